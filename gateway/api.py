@@ -1,0 +1,133 @@
+"""The OpenAI-compatible HTTP surface: chat completions, models, health."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from gateway import jsonio, streaming
+from gateway.auth import check_allowed
+from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from gateway.pipeline import Outcome, Pipeline
+from gateway.providers.base import ChatRequest
+from gateway.registry import Registry, Resolution
+from gateway.store import StoreUnavailable
+from gateway.wire import parse_chat_request
+
+JSON = "application/json"
+
+
+def error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(exc.body(), status_code=exc.status, media_type=JSON, headers={**(headers or {}), **exc.headers})
+
+
+class OpenAIAPI:
+    def __init__(self, registry: Registry, pipeline: Pipeline, max_body_bytes: int) -> None:
+        self.registry = registry
+        self.pipeline = pipeline
+        self.max_body_bytes = max_body_bytes
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
+            Route("/v1/models", self.list_models, methods=["GET"]),
+            Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
+        ]
+
+    async def chat_completions(self, request: Request) -> Response:
+        headers = {"x-grove-request-id": uuid.uuid4().hex}
+        try:
+            snapshot = self.registry.snapshot
+            key = snapshot.auth.authenticate(request.headers)
+            req = _parse(await self._read_body(request))
+            check_allowed(key, req.model)
+            resolution = snapshot.resolve(req.model)
+            out = Outcome()
+            if req.stream:
+                stream = await self.pipeline.stream(req, resolution.chain, out)
+                _decision_headers(headers, req.model, resolution, out)
+                return StreamingResponse(stream.body, media_type=streaming.MEDIA_TYPE,
+                                         headers={**headers, **streaming.HEADERS})
+            completion = await self.pipeline.complete(req, resolution.chain, out)
+            _decision_headers(headers, req.model, resolution, out)
+            return Response(completion.body, media_type=JSON, headers=headers)
+        except GatewayError as exc:
+            return error_response(exc, headers)
+
+    async def list_models(self, request: Request) -> Response:
+        try:
+            snapshot = self.registry.snapshot
+            snapshot.auth.authenticate(request.headers)
+            return Response(snapshot.models_body, media_type=JSON)
+        except GatewayError as exc:
+            return error_response(exc)
+
+    async def get_model(self, request: Request) -> Response:
+        try:
+            snapshot = self.registry.snapshot
+            snapshot.auth.authenticate(request.headers)
+            return Response(snapshot.model_entry(request.path_params["model_id"]), media_type=JSON)
+        except GatewayError as exc:
+            return error_response(exc)
+
+    async def _read_body(self, request: Request) -> bytes:
+        limit = self.max_body_bytes
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            raise _too_large(limit)
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise _too_large(limit)
+            chunks.append(chunk)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _parse(raw: bytes) -> ChatRequest:
+    if not raw:
+        raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
+    return parse_chat_request(raw)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
+
+
+def _decision_headers(headers: dict[str, str], requested: str, resolution: Resolution, out: Outcome) -> None:
+    served = out.served_by
+    headers["x-grove-route"] = resolution.route or requested
+    headers["x-grove-attempts"] = str(len(out.attempts))
+    if served is not None:
+        headers["x-grove-model"] = served.key
+    if resolution.deprecation:
+        headers["x-grove-deprecation"] = resolution.deprecation
+
+
+def health_routes(registry: Registry) -> list[Route]:
+    async def healthz(request: Request) -> Response:
+        return Response(b'{"status":"ok"}', media_type=JSON)
+
+    async def readyz(request: Request) -> Response:
+        store_ok = await registry.store.ping()
+        try:
+            published = await registry.published_version() if store_ok else None
+        except StoreUnavailable:
+            published = None
+        ready = registry.loaded and store_ok
+        body = {
+            "status": "ready" if ready else "not_ready",
+            "registry_loaded": registry.loaded,
+            "registry_version": registry.snapshot.version if registry.loaded else None,
+            "store": registry.store.backend,
+            "store_reachable": store_ok,
+            "published_version": published,
+        }
+        return Response(jsonio.dumps(body), status_code=200 if ready else 503, media_type=JSON)
+
+    return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]

@@ -1,0 +1,84 @@
+"""The composition root: ``create_app(settings)`` builds every part and wires them together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api import OpenAIAPI, error_response, health_routes
+from gateway.catalog import Catalog, load_catalog
+from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.pipeline import Pipeline
+from gateway.redact import Redactor
+from gateway.registry import Registry
+from gateway.settings import Settings
+from gateway.store import make_store
+from gateway.upstream import UpstreamPool
+
+log = logging.getLogger("grove.app")
+
+
+def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog: Catalog | None = None) -> Starlette:
+    """Build the gateway. ``catalog`` overrides loading ``settings.config_dir`` (tests, demo)."""
+    store = make_store(settings.redis_url)
+    registry = Registry(store, env)
+    pool = UpstreamPool()
+    pipeline = Pipeline(pool, Redactor(()))
+    api = OpenAIAPI(registry, pipeline, settings.max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        snapshot = await registry.install(catalog if catalog is not None else load_catalog(settings.config_dir))
+        pipeline.redact = Redactor(snapshot.secrets)
+        if snapshot.needs_litellm:
+            from gateway.providers import litellm_bridge
+
+            litellm_bridge.load()
+        if snapshot.auth.open:
+            log.warning(
+                "NO CLIENT KEYS CONFIGURED: the gateway accepts requests from anyone who can reach it. "
+                "Add keys under 'keys:' in the config to require them."
+            )
+        await pool.start()
+        log.info("registry version %s loaded: %d models, %d routes, store=%s", snapshot.version,
+                 len(snapshot.catalog.models), len(snapshot.catalog.routes), store.backend)
+        try:
+            yield
+        finally:
+            await pool.close()
+            await store.close()
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            return error_response(MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}."))
+        if exc.status_code == 404:
+            return error_response(NotFound(f"There is no endpoint {request.method} {request.url.path}."))
+        err = GatewayError(str(exc.detail))
+        err.status = exc.status_code  # type: ignore[misc]
+        return error_response(err)
+
+    async def gateway_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, GatewayError)
+        return error_response(exc)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return error_response(GatewayError("The gateway hit an internal error. The request was not completed."))
+
+    return Starlette(
+        routes=[*api.routes(), *health_routes(registry)],
+        lifespan=lifespan,
+        exception_handlers={HTTPException: http_error, GatewayError: gateway_error, Exception: unexpected},
+    )
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory`` and for every worker of ``grove-gateway serve``."""
+    return create_app(Settings.from_env())

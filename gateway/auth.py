@@ -1,0 +1,46 @@
+"""Client keys: a bearer key maps, by its SHA-256, to the principal configured for it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from gateway.catalog import KeySpec
+from gateway.errors import AuthenticationFailed, PermissionDenied
+
+
+class Authenticator:
+    """With no keys configured the gateway runs open (and says so loudly at start-up)."""
+
+    def __init__(self, keys: Iterable[KeySpec]) -> None:
+        self._by_hash = {k.sha256.lower(): k for k in keys}
+
+    @property
+    def open(self) -> bool:
+        return not self._by_hash
+
+    def authenticate(self, headers: Mapping[str, str]) -> KeySpec | None:
+        if not self._by_hash:
+            return None
+        header = headers.get("authorization")
+        if not header:
+            raise AuthenticationFailed(
+                "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
+                code="missing_api_key",
+            )
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
+            raise AuthenticationFailed("The Authorization header must be 'Bearer <key>'.")
+        key = self._by_hash.get(hashlib.sha256(token.encode()).hexdigest())
+        if key is None:
+            raise AuthenticationFailed("Incorrect API key provided.")
+        return key
+
+
+def check_allowed(key: KeySpec | None, name: str) -> None:
+    if key is None or not key.allowed_models:
+        return
+    if name in key.allowed_models or name.partition("@")[0] in key.allowed_models:
+        return
+    raise PermissionDenied(f"This API key may not use the model '{name}'.", param="model")

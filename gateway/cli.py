@@ -1,0 +1,139 @@
+"""``grove-gateway``: serve, demo, models, config check, config schema."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway import jsonio
+from gateway.settings import Settings, SettingsError
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "run"):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.run(args) or 0)
+    except SettingsError as exc:
+        print(f"grove-gateway: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="grove-gateway", description="An OpenAI-compatible LLM gateway.")
+    sub = parser.add_subparsers(title="commands")
+
+    serve = sub.add_parser("serve", help="run the gateway")
+    serve.add_argument("--host", help="listen address (GROVE_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (GROVE_PORT, default 8080)")
+    serve.add_argument("--config", type=Path, help="config directory (GROVE_CONFIG_DIR, default ./config)")
+    serve.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    serve.set_defaults(run=_serve)
+
+    demo = sub.add_parser("demo", help="run the gateway against built-in fake providers (no keys needed)")
+    demo.add_argument("--host", default="127.0.0.1")
+    demo.add_argument("--port", type=int, default=8080)
+    demo.set_defaults(run=_demo)
+
+    models = sub.add_parser("models", help="list the configured models")
+    models.add_argument("--config", type=Path, help="config directory (default ./config)")
+    models.set_defaults(run=_models)
+
+    config = sub.add_parser("config", help="check the config, or print its JSON Schema")
+    config_sub = config.add_subparsers(title="config commands")
+    check = config_sub.add_parser("check", help="validate the config directory")
+    check.add_argument("--config", type=Path, help="config directory (default ./config)")
+    check.set_defaults(run=_config_check)
+    schema = config_sub.add_parser("schema", help="print the JSON Schema of config files")
+    schema.set_defaults(run=_config_schema)
+    return parser
+
+
+def _config_dir(args: argparse.Namespace) -> Path:
+    return args.config if args.config is not None else Settings.from_env().config_dir
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    from gateway.catalog import ConfigError, load_catalog
+
+    path = _config_dir(args)
+    try:
+        catalog = load_catalog(path)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        print(f"config check: {len(exc.issues)} error(s) in {path}", file=sys.stderr)
+        return 1
+    for warning in catalog.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"config ok: {len(catalog.providers)} providers, {len(catalog.models)} models, "
+        f"{len(catalog.routes)} routes, {len(catalog.keys)} keys (version {catalog.version})"
+    )
+    return 0
+
+
+def _config_schema(args: argparse.Namespace) -> int:
+    from gateway.catalog import json_schema
+
+    sys.stdout.write(jsonio.dumps_pretty(json_schema()).decode() + "\n")
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from gateway.catalog import ConfigError, format_models_table, load_catalog
+
+    try:
+        catalog = load_catalog(_config_dir(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(format_models_table(catalog))
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    # Workers are separate processes that build their app from the environment.
+    if args.host:
+        os.environ["GROVE_HOST"] = args.host
+    if args.port:
+        os.environ["GROVE_PORT"] = str(args.port)
+    if args.config:
+        os.environ["GROVE_CONFIG_DIR"] = str(args.config)
+    settings = Settings.from_env()
+    _configure_logging(settings.log_level)
+    uvicorn.run(
+        "gateway.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level=settings.log_level,
+    )
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from gateway.demo import run_demo
+
+    _configure_logging("info")
+    return run_demo(args.host, args.port)
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

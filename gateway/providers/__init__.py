@@ -1,0 +1,1 @@
+"""Provider adapters: one file per upstream family, registered in ``registry.PROVIDER_KINDS``."""

@@ -1,0 +1,147 @@
+"""The client-facing wire: OpenAI chat-completions requests, parsed once and validated.
+
+The body is parsed with orjson exactly once; pydantic validates the parsed object
+(strict types, as OpenAI's API is) without building a second copy that the rest of
+the request would use. Every problem becomes a 400 in OpenAI's error shape naming
+the offending parameter.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from gateway import jsonio
+from gateway.errors import InvalidRequest
+from gateway.providers.base import ChatRequest
+
+_STRICT = ConfigDict(strict=True, extra="allow")
+
+
+class _ImageURL(BaseModel):
+    model_config = _STRICT
+    url: Annotated[str, Field(min_length=1)]
+
+
+class _ContentPart(BaseModel):
+    model_config = _STRICT
+    type: Annotated[str, Field(min_length=1)]
+    text: str | None = None
+    image_url: _ImageURL | None = None
+
+
+class _Function(BaseModel):
+    model_config = _STRICT
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _ToolCall(BaseModel):
+    model_config = _STRICT
+    id: str
+    type: Literal["function"]
+    function: dict[str, Any]
+
+
+class _Message(BaseModel):
+    model_config = _STRICT
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: str | list[_ContentPart] | None = None
+    name: str | None = None
+    tool_calls: list[_ToolCall] | None = None
+    tool_call_id: str | None = None
+
+
+class _Tool(BaseModel):
+    model_config = _STRICT
+    type: Literal["function"]
+    function: _Function
+
+
+class _StreamOptions(BaseModel):
+    model_config = _STRICT
+    include_usage: bool | None = None
+
+
+class _ResponseFormat(BaseModel):
+    model_config = _STRICT
+    type: Literal["text", "json_object", "json_schema"]
+
+
+class _ChatBody(BaseModel):
+    model_config = _STRICT
+    model: Annotated[str, Field(min_length=1, max_length=256)]
+    messages: Annotated[list[_Message], Field(min_length=1)]
+    stream: bool | None = None
+    stream_options: _StreamOptions | None = None
+    max_tokens: Annotated[int, Field(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Field(ge=1)] | None = None
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Field(ge=0, le=1)] | None = None
+    n: Annotated[int, Field(ge=1, le=128)] | None = None
+    stop: str | list[str] | None = None
+    tools: list[_Tool] | None = None
+    response_format: _ResponseFormat | None = None
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    try:
+        body = jsonio.loads(raw)
+    except jsonio.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request ({_json_reason(exc)}). "
+            "The body must be a JSON object encoded as UTF-8.",
+            code="invalid_json",
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    try:
+        parsed = _ChatBody.model_validate(body)
+    except ValidationError as exc:
+        raise _invalid(exc) from None
+    if parsed.stream_options is not None and not parsed.stream:
+        raise InvalidRequest(
+            "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
+            param="stream_options",
+            code="invalid_value",
+        )
+    stream = bool(parsed.stream)
+    include_usage = bool(stream and parsed.stream_options and parsed.stream_options.include_usage)
+    return ChatRequest(body=body, raw=raw, model=parsed.model, stream=stream, include_usage=include_usage)
+
+
+def _json_reason(exc: jsonio.JSONDecodeError) -> str:
+    text = str(exc)
+    if "recursion" in text.lower() or "depth" in text.lower():
+        return "nesting is too deep"
+    if "utf-8" in text.lower() or "surrogate" in text.lower():
+        return "the body is not valid UTF-8"
+    return text.split(":", 1)[0]
+
+
+def _param(loc: tuple[int | str, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif part in ("str", "list[_ContentPart]", "function-after", "int", "float") or "[" in part:
+            continue  # union branch labels, not part of the client's path
+        else:
+            out += f".{part}" if out else part
+    return out
+
+
+def _invalid(exc: ValidationError) -> InvalidRequest:
+    errors = exc.errors(include_url=False, include_input=False)
+    first = errors[0]
+    param = _param(tuple(first["loc"]))
+    kind = first["type"]
+    if kind == "missing":
+        message = f"Missing required parameter: '{param}'."
+        code = "missing_required_parameter"
+    else:
+        message = f"Invalid value for '{param}': {first['msg'].rstrip('.')}."
+        code = "invalid_type" if kind.endswith("_type") else "invalid_value"
+    if len(errors) > 1:
+        message += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in the request.)"
+    return InvalidRequest(message, param=param, code=code)

@@ -1,0 +1,112 @@
+"""Shared fixtures: real fake-provider servers, gateways on real ports, a real Redis."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from gateway.app import create_app
+from gateway.catalog import load_catalog
+from gateway.demo import write_demo_config
+from gateway.fakes.background import BackgroundServer
+from gateway.fakes.run import Fakes, start_fakes
+from gateway.settings import Settings
+
+REDIS_URL = os.environ.get("GROVE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def fakes() -> Iterator[Fakes]:
+    with start_fakes() as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _reset_fakes(request: pytest.FixtureRequest) -> None:
+    if "fakes" in request.fixturenames:
+        running: Fakes = request.getfixturevalue("fakes")
+        for fake in (running.openai, running.anthropic, running.gemini):
+            fake.state.reset()
+
+
+@pytest.fixture
+def demo_config(tmp_path: Path, fakes: Fakes) -> Path:
+    """A config directory with one model per provider kind, all served by the fakes."""
+    write_demo_config(tmp_path, fakes.openai.url, fakes.anthropic.url, fakes.gemini.url)
+    return tmp_path
+
+
+GatewayFactory = Callable[..., BackgroundServer]
+
+
+@pytest.fixture
+def start_gateway() -> Iterator[GatewayFactory]:
+    """Start gateways on real loopback ports; all are stopped after the test."""
+    servers: list[BackgroundServer] = []
+
+    def start(config_dir: Path, env: dict[str, str] | None = None, **settings: object) -> BackgroundServer:
+        config = Settings(config_dir=config_dir, **settings)  # type: ignore[arg-type]
+        app = create_app(config, env=env or {}, catalog=load_catalog(config_dir))
+        server = BackgroundServer(app).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def gateway(start_gateway: GatewayFactory, demo_config: Path) -> BackgroundServer:
+    return start_gateway(demo_config)
+
+
+@pytest.fixture
+def redis_client() -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+class GatewayProcess:
+    """``grove-gateway serve`` in a child process; ready once it logs start-up complete."""
+
+    def __init__(self, config_dir: Path, port: int, env: dict[str, str]) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        full_env = {**os.environ, **env, "GROVE_CONFIG_DIR": str(config_dir), "GROVE_PORT": str(port)}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve"],
+            env=full_env, cwd=REPO, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+        )
+        self.log: list[str] = []
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:  # blocks until the child says something: no polling
+            self.log.append(line)
+            if "Application startup complete" in line:
+                break
+        else:
+            raise RuntimeError("gateway process exited during start-up:\n" + "".join(self.log))
+
+    def stop(self) -> str:
+        self.proc.terminate()
+        _, err = self.proc.communicate(timeout=15)
+        self.log.append(err)
+        return "".join(self.log)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,141 @@
+"""Bad input gets OpenAI's error shape with the right 4xx status, over real HTTP."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+from gateway.fakes.background import BackgroundServer
+from tests.conftest import GatewayFactory
+
+GOOD = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _assert_error(resp: httpx.Response, status: int, *, param: str | None = None, code: str | None = None) -> dict:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    body = resp.json()
+    assert set(body) == {"error"}
+    error = body["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert isinstance(error["message"], str) and error["message"]
+    assert "Traceback" not in resp.text
+    if param is not None:
+        assert error["param"] == param
+    if code is not None:
+        assert error["code"] == code
+    return error
+
+
+def _post(gateway: BackgroundServer, content: bytes, **headers: str) -> httpx.Response:
+    return httpx.post(f"{gateway.url}/v1/chat/completions", content=content,
+                      headers={"content-type": "application/json", **headers})
+
+
+@pytest.mark.parametrize(
+    ("body", "param", "code"),
+    [
+        (b'{"model": "gpt-4.1-mini", "messages": [', None, "invalid_json"),
+        (b"", None, "invalid_json"),
+        (b'"just a string"', None, "invalid_json"),
+        (b'{"model": 42, "messages": [{"role": "user", "content": "hi"}]}', "model", "invalid_type"),
+        (b'{"model": "gpt-4.1-mini", "messages": "hi"}', "messages", "invalid_type"),
+        (b'{"model": "gpt-4.1-mini", "messages": []}', "messages", "invalid_value"),
+        (b'{"model": "gpt-4.1-mini"}', "messages", "missing_required_parameter"),
+        (b'{"messages": [{"role": "user", "content": "hi"}]}', "model", "missing_required_parameter"),
+        (b'{"model": "gpt-4.1-mini", "messages": [{"role": "wizard", "content": "hi"}]}', "messages[0].role",
+         "invalid_value"),
+        (b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}], "stream": "yes"}', "stream",
+         "invalid_type"),
+        (b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}], "temperature": 9}',
+         "temperature", "invalid_value"),
+        (b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}',
+         "max_tokens", "invalid_value"),
+        (b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}], '
+         b'"stream_options": {"include_usage": true}}', "stream_options", "invalid_value"),
+    ],
+)
+def test_invalid_bodies_get_400(gateway: BackgroundServer, body: bytes, param: str | None, code: str) -> None:
+    _assert_error(_post(gateway, body), 400, param=param, code=code)
+
+
+def test_invalid_utf8_gets_400(gateway: BackgroundServer) -> None:
+    body = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "\xff\xfe caf\xe9"}]}'
+    error = _assert_error(_post(gateway, body), 400, code="invalid_json")
+    assert "UTF-8" in error["message"]
+
+
+def test_deeply_nested_json_gets_400(gateway: BackgroundServer) -> None:
+    depth = 100_000
+    body = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}], "metadata": ' + \
+        b"[" * depth + b"]" * depth + b"}"
+    error = _assert_error(_post(gateway, body), 400, code="invalid_json")
+    assert "nesting" in error["message"]
+
+
+def test_body_over_the_limit_gets_413(start_gateway: GatewayFactory, demo_config: Path) -> None:
+    gateway = start_gateway(demo_config, max_body_bytes=1024)
+    big = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "' + b"x" * 2000 + b'"}]}'
+    _assert_error(_post(gateway, big), 413, code="request_too_large")
+
+    def chunked() -> object:  # no content-length: the limit must hold while reading
+        yield big[:1000]
+        yield big[1000:]
+
+    resp = httpx.post(f"{gateway.url}/v1/chat/completions", content=chunked())  # type: ignore[arg-type]
+    _assert_error(resp, 413, code="request_too_large")
+    assert _post(gateway, b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}').status_code == 200
+
+
+def test_default_body_limit_is_10_mib(gateway: BackgroundServer) -> None:
+    body = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "' + b"y" * (10 * 1024 * 1024) + b'"}]}'
+    _assert_error(_post(gateway, body), 413)
+
+
+def test_unknown_model_gets_404_saying_how_to_list(gateway: BackgroundServer) -> None:
+    resp = _post(gateway, b'{"model": "gpt-7-ultra", "messages": [{"role": "user", "content": "hi"}]}')
+    error = _assert_error(resp, 404, param="model", code="model_not_found")
+    assert "gpt-7-ultra" in error["message"] and "GET /v1/models" in error["message"]
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="x", max_retries=0)
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="gpt-7-ultra", messages=[{"role": "user", "content": "hi"}])
+
+
+def test_unknown_path_and_wrong_method(gateway: BackgroundServer) -> None:
+    _assert_error(httpx.get(f"{gateway.url}/v1/nothing-here"), 404)
+    _assert_error(httpx.get(f"{gateway.url}/v1/chat/completions"), 405)
+
+
+def test_client_keys_are_enforced(start_gateway: GatewayFactory, demo_config: Path) -> None:
+    key = "sk-grove-test-client-key"
+    (demo_config / "keys.yaml").write_text(
+        f"keys:\n  - name: app\n    sha256: {hashlib.sha256(key.encode()).hexdigest()}\n"
+        "  - name: limited\n"
+        f"    sha256: {hashlib.sha256(b'sk-limited').hexdigest()}\n    allowed_models: [claude-sonnet-4-5]\n"
+    )
+    gateway = start_gateway(demo_config)
+    good = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}'
+    _assert_error(_post(gateway, good), 401, code="missing_api_key")
+    error = _assert_error(_post(gateway, good, authorization="Bearer sk-wrong-key"), 401, code="invalid_api_key")
+    assert "sk-wrong-key" not in error["message"]
+    _assert_error(_post(gateway, good, authorization="Basic abc"), 401)
+    _assert_error(_post(gateway, good, authorization="Bearer sk-limited"), 403, param="model")
+    assert _post(gateway, good, authorization=f"Bearer {key}").status_code == 200
+    _assert_error(httpx.get(f"{gateway.url}/v1/models"), 401)
+    client = openai.OpenAI(base_url=f"{gateway.url}/v1", api_key=key, max_retries=0)
+    assert client.chat.completions.create(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "hi"}])
+    with pytest.raises(openai.AuthenticationError):
+        openai.OpenAI(base_url=f"{gateway.url}/v1", api_key="nope", max_retries=0).models.list()
+
+
+def test_health_and_readiness(gateway: BackgroundServer) -> None:
+    assert httpx.get(f"{gateway.url}/healthz").json() == {"status": "ok"}
+    ready = httpx.get(f"{gateway.url}/readyz")
+    assert ready.status_code == 200
+    body = ready.json()
+    assert body["status"] == "ready" and body["store"] == "memory"
+    assert body["registry_version"] == body["published_version"]
