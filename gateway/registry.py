@@ -88,6 +88,7 @@ class Snapshot:
         self.deployments: dict[tuple[str, str], Deployment] = {}
         for model in catalog.models:
             spec = catalog.provider(model.provider)
+            assert spec is not None  # the catalog checked every reference
             key = env.get(spec.api_key_env) if spec.api_key_env else None
             if spec.api_key_env and not key:
                 log.warning("provider %s: environment variable %s is not set", spec.id, spec.api_key_env)
@@ -122,15 +123,8 @@ class Snapshot:
         resolution = self.resolve(name)
         return jsonio.dumps(self._entry(name, resolution))
 
-    def _lookup(self, name: str) -> ModelSpec | None:
-        model_id, _, version = name.partition("@")
-        try:
-            return self.catalog.model(model_id, version or None)
-        except KeyError:
-            return None
-
     def _resolve_model(self, name: str) -> Resolution | GatewayError:
-        model = self._lookup(name)
+        model = self.catalog.resolve(name)
         if model is None:
             return ModelNotFound(f"The model '{name}' does not exist.", param="model")
         seen = [model.id]
@@ -141,7 +135,7 @@ class Snapshot:
                     "List the models you can use with GET /v1/models.",
                     param="model",
                 )
-            successor = self._lookup(model.successor)
+            successor = self.catalog.resolve(model.successor)
             if successor is None:
                 return ModelGone(f"The model '{name}' has been retired.", param="model")
             model = successor

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from gateway.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamTimeout, UpstreamUnavailable
 from gateway.providers.base import UpstreamRequest
 
 
@@ -35,10 +35,20 @@ class UpstreamResponse:
         self.headers: Mapping[str, str] = resp.headers
 
     async def read(self) -> bytes:
-        return await self._resp.read()
+        try:
+            return await self._resp.read()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _translate(exc, self._label) from None
 
     async def events(self) -> AsyncIterator[tuple[str | None, bytes]]:
         """Server-sent events as ``(event, data)`` pairs, yielded as soon as each is complete."""
+        try:
+            async for item in self._events():
+                yield item
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _translate(exc, self._label) from None
+
+    async def _events(self) -> AsyncIterator[tuple[str | None, bytes]]:
         event: str | None = None
         data: list[bytes] = []
         async for raw in self._resp.content:
@@ -86,11 +96,16 @@ class UpstreamPool:
         try:
             async with self._session.post(req.url, data=req.body, headers=req.headers, timeout=timeout) as resp:
                 yield UpstreamResponse(resp, label)
-        except (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError) as exc:
-            raise UpstreamUnavailable(f"could not reach upstream {label} ({type(exc).__name__})") from None
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"upstream {label} timed out") from None
-        except aiohttp.ClientPayloadError:
-            raise UpstreamBadResponse(f"upstream {label} broke off its response") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamBadResponse(f"upstream {label} failed ({type(exc).__name__})") from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _translate(exc, label) from None
+
+
+def _translate(exc: BaseException, label: str) -> UpstreamError:
+    """aiohttp's errors → the gateway's tree, naming the provider but never a URL or header."""
+    if isinstance(exc, (aiohttp.ClientConnectorError, aiohttp.ServerDisconnectedError)):
+        return UpstreamUnavailable(f"could not reach upstream {label} ({type(exc).__name__})")
+    if isinstance(exc, asyncio.TimeoutError):
+        return UpstreamTimeout(f"upstream {label} timed out")
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return UpstreamBadResponse(f"upstream {label} broke off its response")
+    return UpstreamBadResponse(f"upstream {label} failed ({type(exc).__name__})")

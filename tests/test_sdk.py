@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import openai
 import pytest
@@ -101,7 +102,7 @@ def test_tool_calls_round_trip(gateway: BackgroundServer, model: str) -> None:
     args = "".join(tc.function.arguments or "" for c in streamed if c.choices
                    for tc in (c.choices[0].delta.tool_calls or []) if tc.function)
     assert names == ["get_weather"]
-    assert args == call.function.arguments
+    assert json.loads(args) == json.loads(call.function.arguments) == {"city": "Paris"}
 
     follow_up = client.chat.completions.create(
         model=model,
@@ -127,8 +128,6 @@ def test_image_parts_and_json_mode(gateway: BackgroundServer, model: str) -> Non
             {"type": "image_url", "image_url": {"url": pixel}},
         ]}],
     )
-    import json
-
     assert isinstance(json.loads(reply.choices[0].message.content or ""), dict)
 
 

@@ -13,6 +13,8 @@ from gateway.fakes.run import Fakes
 from tests.conftest import GatewayFactory
 
 HI = [{"role": "user", "content": "hi"}]
+# A prompt long enough that every fake streams its echo in many chunks.
+LONG = [{"role": "user", "content": " ".join(f"word{i}" for i in range(60))}]
 # (model, the fake serving it, its upstream model name)
 KINDS = [("gpt-4.1-mini", "openai"), ("claude-sonnet-4-5", "anthropic"), ("gemini-2.5-flash", "gemini")]
 
@@ -87,8 +89,8 @@ models:
 @pytest.mark.parametrize(("model", "fake"), KINDS)
 def test_stream_cut_after_first_chunk_ends_with_error_event(gateway: BackgroundServer, fakes: Fakes, model: str,
                                                             fake: str) -> None:
-    _fake(fakes, fake).state.set(cut_after_chunks=2)
-    stream = _client(gateway).chat.completions.create(model=model, messages=HI, stream=True)  # type: ignore[arg-type]
+    _fake(fakes, fake).state.set(cut_after_chunks=6)
+    stream = _client(gateway).chat.completions.create(model=model, messages=LONG, stream=True)  # type: ignore[arg-type]
     received = []
     with pytest.raises(openai.APIError) as info:
         for chunk in stream:
@@ -100,13 +102,14 @@ def test_stream_cut_after_first_chunk_ends_with_error_event(gateway: BackgroundS
 @pytest.mark.parametrize(("model", "fake"), KINDS)
 def test_stream_error_event_and_malformed_chunk(gateway: BackgroundServer, fakes: Fakes, model: str,
                                                 fake: str) -> None:
-    for knobs in ({"error_event_after_chunks": 2}, {"malformed_chunk_at": 3}):
+    for knobs in ({"error_event_after_chunks": 6}, {"malformed_chunk_at": 6}):
         _fake(fakes, fake).state.reset()
         _fake(fakes, fake).state.set(**knobs)
         with httpx.stream("POST", f"{gateway.url}/v1/chat/completions",
-                          json={"model": model, "messages": HI, "stream": True}) as resp:
+                          json={"model": model, "messages": LONG, "stream": True}) as resp:
             assert resp.status_code == 200
             events = [line for line in resp.iter_lines() if line.startswith("data: ")]
+        assert len(events) > 2, knobs  # content was committed before the failure
         assert events[-1] != "data: [DONE]", knobs
         assert '"error"' in events[-1], knobs
 

@@ -78,17 +78,16 @@ class OpenAICompatTranslator:
         if data == _DONE:
             self._done = True
             return []
-        # Usage and in-stream errors sit in the tail of the chunk; a substring test keeps
-        # the common content chunk from being parsed at all.
-        if b'"usage":{' not in data and b'"error"' not in data:
-            return [data]
+        # Forwarded byte for byte, but parsed: a malformed chunk must not reach the client.
         try:
             chunk = jsonio.loads(data)
         except jsonio.JSONDecodeError:
             raise UpstreamBadResponse("upstream sent a malformed stream chunk") from None
-        if isinstance(chunk, dict) and isinstance(chunk.get("error"), dict):
+        if not isinstance(chunk, dict):
+            raise UpstreamBadResponse("upstream sent a stream chunk that is not an object")
+        if isinstance(chunk.get("error"), dict):
             raise self._mapped(502, chunk["error"], {})
-        usage = _usage(chunk.get("usage")) if isinstance(chunk, dict) else None
+        usage = _usage(chunk.get("usage"))
         if usage is not None:
             self.usage = usage
             if not self.req.include_usage and not chunk.get("choices"):
