@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -12,9 +14,11 @@ from starlette.routing import Route
 from gateway import jsonio, streaming
 from gateway.auth import check_allowed
 from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from gateway.decisions import DecisionLog, DecisionRecord
 from gateway.pipeline import Outcome, Pipeline
 from gateway.providers.base import ChatRequest
-from gateway.registry import Registry, Resolution
+from gateway.registry import Registry
+from gateway.routing import COMPONENT_HEADER, extract_features, without_hint
 from gateway.store import StoreUnavailable
 from gateway.wire import parse_chat_request
 
@@ -26,9 +30,10 @@ def error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) 
 
 
 class OpenAIAPI:
-    def __init__(self, registry: Registry, pipeline: Pipeline, max_body_bytes: int) -> None:
+    def __init__(self, registry: Registry, pipeline: Pipeline, decisions: DecisionLog, max_body_bytes: int) -> None:
         self.registry = registry
         self.pipeline = pipeline
+        self.decisions = decisions
         self.max_body_bytes = max_body_bytes
 
     def routes(self) -> list[Route]:
@@ -39,23 +44,47 @@ class OpenAIAPI:
         ]
 
     async def chat_completions(self, request: Request) -> Response:
-        headers = {"x-grove-request-id": uuid.uuid4().hex}
+        request_id = uuid.uuid4().hex
+        headers = {"x-grove-request-id": request_id}
         try:
             snapshot = self.registry.snapshot
             key = snapshot.auth.authenticate(request.headers)
             req = _parse(await self._read_body(request))
             check_allowed(key, req.model)
-            resolution = snapshot.resolve(req.model)
-            out = Outcome()
+            features = extract_features(req.body, request.headers)
+            decision = snapshot.router.decide(
+                req.model, features, component=request.headers.get(COMPONENT_HEADER), key=key,
+                sticky_id=request_id, health=self.pipeline.health(),
+            )
+            stripped = without_hint(req.body)
+            if stripped is not None:  # the routing hint is the gateway's, not the upstream's
+                req = replace(req, body=stripped, raw=jsonio.dumps(stripped))
+        except GatewayError as exc:
+            return error_response(exc, headers)
+        headers["x-grove-decision-id"] = request_id
+        headers["x-grove-route"] = decision.route or req.model
+        if decision.variant:
+            headers["x-grove-variant"] = decision.variant
+        if decision.deprecation:
+            headers["x-grove-deprecation"] = decision.deprecation
+        out = Outcome()
+        # Logged once the outcome is final: at the end of the request, or of its stream.
+        record = DecisionRecord(request_id, time.time(), decision, out)
+        try:
+            chain = snapshot.chain(decision.chain)
             if req.stream:
-                stream = await self.pipeline.stream(req, resolution.chain, out)
-                _decision_headers(headers, req.model, resolution, out)
+                stream = await self.pipeline.stream(req, chain, out, on_close=lambda: self.decisions.record(record))
+                _outcome_headers(headers, out)
                 return StreamingResponse(stream.body, media_type=streaming.MEDIA_TYPE,
                                          headers={**headers, **streaming.HEADERS})
-            completion = await self.pipeline.complete(req, resolution.chain, out)
-            _decision_headers(headers, req.model, resolution, out)
+            completion = await self.pipeline.complete(req, chain, out)
+            _outcome_headers(headers, out)
+            self.decisions.record(record)
             return Response(completion.body, media_type=JSON, headers=headers)
         except GatewayError as exc:
+            out.status = exc.status
+            _outcome_headers(headers, out)
+            self.decisions.record(record)
             return error_response(exc, headers)
 
     async def list_models(self, request: Request) -> Response:
@@ -99,14 +128,10 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The request body exceeds the limit of {limit} bytes.")
 
 
-def _decision_headers(headers: dict[str, str], requested: str, resolution: Resolution, out: Outcome) -> None:
-    served = out.served_by
-    headers["x-grove-route"] = resolution.route or requested
+def _outcome_headers(headers: dict[str, str], out: Outcome) -> None:
     headers["x-grove-attempts"] = str(len(out.attempts))
-    if served is not None:
-        headers["x-grove-model"] = served.key
-    if resolution.deprecation:
-        headers["x-grove-deprecation"] = resolution.deprecation
+    if out.served_by is not None:
+        headers["x-grove-model"] = out.served_by.key
 
 
 def health_routes(registry: Registry) -> list[Route]:

@@ -11,13 +11,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from gateway.admin.api import AdminAPI
 from gateway.api import OpenAIAPI, error_response, health_routes
+from gateway.breaker import Breakers
 from gateway.catalog import Catalog, load_catalog
+from gateway.decisions import DecisionLog
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
-from gateway.pipeline import Pipeline
+from gateway.pipeline import Pipeline, RetryPolicy
 from gateway.redact import Redactor
 from gateway.registry import Registry
 from gateway.settings import Settings
+from gateway.stats import Stats
 from gateway.store import make_store
 from gateway.upstream import UpstreamPool
 
@@ -29,13 +33,17 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     store = make_store(settings.redis_url)
     registry = Registry(store, env)
     pool = UpstreamPool()
-    pipeline = Pipeline(pool, Redactor(()))
-    api = OpenAIAPI(registry, pipeline, settings.max_body_bytes)
+    breakers = Breakers(store, settings.breaker_policy)
+    policy = RetryPolicy(retries=settings.retries, deadline_s=settings.request_deadline_s, ttft_s=settings.ttft_s)
+    pipeline = Pipeline(pool, Redactor(()), breakers, Stats(), policy)
+    decisions = DecisionLog(store)
+    api = OpenAIAPI(registry, pipeline, decisions, settings.max_body_bytes)
+    admin = AdminAPI(settings.admin_key, registry, decisions, breakers)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         snapshot = await registry.install(catalog if catalog is not None else load_catalog(settings.config_dir))
-        pipeline.redact = Redactor(snapshot.secrets)
+        pipeline.redact = Redactor([*snapshot.secrets, settings.admin_key or ""])
         if snapshot.needs_litellm:
             from gateway.providers import litellm_bridge
 
@@ -46,11 +54,13 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
                 "Add keys under 'keys:' in the config to require them."
             )
         await pool.start()
+        decisions.start()
         log.info("registry version %s loaded: %d models, %d routes, store=%s", snapshot.version,
                  len(snapshot.catalog.models), len(snapshot.catalog.routes), store.backend)
         try:
             yield
         finally:
+            await decisions.stop()
             await pool.close()
             await store.close()
 
@@ -73,7 +83,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         return error_response(GatewayError("The gateway hit an internal error. The request was not completed."))
 
     return Starlette(
-        routes=[*api.routes(), *health_routes(registry)],
+        routes=[*api.routes(), *health_routes(registry), *admin.routes()],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, GatewayError: gateway_error, Exception: unexpected},
     )

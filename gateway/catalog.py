@@ -1,10 +1,11 @@
 """The config catalog: operator YAML → a validated, frozen ``Catalog``.
 
 ``load_catalog(dir)`` reads every ``*.yaml``/``*.yml`` file directly in ``dir`` (sorted by name),
-merges the top-level lists (``providers``, ``models``, ``routes``, ``keys``) across files,
-validates each entry, checks every cross-reference, and either returns a ``Catalog`` or raises
-``ConfigError`` listing ALL problems as ``file:line key.path: message``. Things that work but
-deserve attention (a deprecated model without successor) become ``Catalog.warnings``.
+merges the top-level sections (the lists ``providers``, ``models``, ``routes``, ``keys`` and the
+mapping ``components``) across files, validates each entry against ``gateway.catalog_schema``,
+checks every cross-reference, and either returns a ``Catalog`` or raises ``ConfigError`` listing
+ALL problems as ``file:line key.path: message``. Things that work but deserve attention (a
+deprecated model without successor) become ``Catalog.warnings``.
 
 A ``Catalog`` is immutable; its lookups are dicts built once. ``Catalog.version`` is a short
 hash of the normalised content, equal on every replica that loads the same config.
@@ -13,29 +14,34 @@ hash of the normalised content, equal on every replica that loads the same confi
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Callable, Iterator, Mapping
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Any
 
-from pydantic import (
-    AfterValidator,
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    GetCoreSchemaHandler,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
-from pydantic_core import CoreSchema, PydanticCustomError, core_schema
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gateway import jsonio
+from gateway.catalog_schema import (
+    PATTERNS,
+    SECTIONS,
+    Capabilities,
+    CapabilityWeights,
+    Headers,
+    KeySpec,
+    ModelSpec,
+    Prices,
+    ProviderSpec,
+    RouteSpec,
+    Slug,
+    Supports,
+    VariantSpec,
+    json_schema,
+    split_ref,
+    version_key,
+)
 from gateway.yamlload import (
     ConfigError,
     ConfigIssue,
@@ -48,227 +54,13 @@ from gateway.yamlload import (
     load_yaml,
 )
 
+# The specs live in gateway.catalog_schema; they are re-exported so ``from gateway.catalog
+# import ModelSpec`` keeps working.
 __all__ = [
-    "Catalog", "ConfigError", "ConfigIssue", "KeySpec", "ModelSpec", "ProviderSpec", "RouteSpec",
-    "format_models_table", "json_schema", "load_catalog", "split_ref",
+    "Capabilities", "CapabilityWeights", "Catalog", "ConfigError", "ConfigIssue", "Headers", "KeySpec",
+    "ModelSpec", "Prices", "ProviderSpec", "RouteSpec", "Supports", "VariantSpec", "format_models_table",
+    "json_schema", "load_catalog", "split_ref",
 ]  # fmt: skip
-
-# --- the schema -----------------------------------------------------------------------------
-
-_SLUG = r"^[a-z0-9][a-z0-9._-]*$"
-_MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
-_VERSION = r"^[^@\s]+$"
-_ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_SHA256 = r"^[0-9a-fA-F]{64}$"
-_PATTERNS = {
-    _SLUG: "must be lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
-    _MODEL_ID: "must be letters, digits, '.', '_', ':', '/' or '-', starting with a letter or digit"
-    " (no '@': it separates id and version)",
-    _VERSION: "may not contain '@' or spaces",
-    _ENV_NAME: "must be the NAME of an environment variable (like OPENAI_API_KEY), not the key itself",
-    _SHA256: "must be 64 hex characters: the sha256 of the client's key",
-}
-# Credentials belong in the environment (api_key_env), never in a config file.
-_SECRET_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "x-goog-api-key"}
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-_SPEC = ConfigDict(frozen=True, extra="forbid", validate_by_name=False, serialize_by_alias=True)
-
-Slug = Annotated[str, Field(pattern=_SLUG)]
-Name = Annotated[str, Field(min_length=1)]
-Positive = Annotated[float, Field(strict=True, gt=0)]
-PositiveInt = Annotated[int, Field(strict=True, gt=0)]
-Score = Annotated[float, Field(strict=True, ge=0, le=10)]
-Price = Annotated[float, Field(strict=True, ge=0)]
-Flag = Annotated[bool, Field(strict=True)]
-
-
-def _version_in(value: object) -> object:
-    if isinstance(value, date):  # YAML reads an unquoted 2024-07-18 as a date
-        raise PydanticCustomError("version", f'must be a string: quote it, "{value.isoformat()}"')
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return value
-
-
-def _base_url(value: str) -> str:
-    parts = urlsplit(value)
-    _ = parts.port  # raises ValueError ("port out of range 0-65535") for a bad port
-    if parts.scheme not in ("http", "https") or not parts.hostname or re.search(r"\s", value):
-        raise PydanticCustomError("url", "must be an http(s) URL like https://api.openai.com/v1")
-    if parts.query or parts.fragment or value.endswith(("?", "#")):
-        raise PydanticCustomError("url", "must not have a query or fragment")
-    return value.rstrip("/")
-
-
-class Headers(Mapping[str, str]):
-    """Extra static headers of a provider: a read-only, hashable mapping, so a spec is immutable
-    all the way down and still spreads with ``**`` like a dict."""
-
-    __slots__ = ("_items",)
-
-    def __init__(self, items: Mapping[str, str] | None = None) -> None:
-        self._items: dict[str, str] = dict(items or {})
-
-    def __getitem__(self, name: str) -> str:
-        return self._items[name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._items)
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __hash__(self) -> int:
-        return hash(frozenset(self._items.items()))
-
-    def __repr__(self) -> str:
-        return f"Headers({self._items!r})"
-
-    @classmethod
-    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.no_info_after_validator_function(
-            _checked_headers,
-            handler.generate_schema(dict[str, str]),
-            serialization=core_schema.plain_serializer_function_ser_schema(dict),
-        )
-
-
-def _checked_headers(value: dict[str, str]) -> Headers:
-    seen: set[str] = set()
-    for name, text in value.items():
-        if not _HEADER_NAME.match(name):
-            raise PydanticCustomError("headers", f"{name!r} is not a valid header name")
-        if name.lower() in _SECRET_HEADERS:
-            raise PydanticCustomError("headers", f"{name!r} carries a secret: use api_key_env")
-        if name.lower() in seen:
-            raise PydanticCustomError("headers", f"{name!r} is given twice")
-        if "\n" in text or "\r" in text:
-            raise PydanticCustomError("headers", f"{name!r} must have a one-line value")
-        seen.add(name.lower())
-    return Headers(value)
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    schema.pop("default", None)
-
-
-VersionText = Annotated[str, Field(pattern=_VERSION)]
-Version = Annotated[VersionText, BeforeValidator(_version_in, json_schema_input_type=VersionText | int)]
-
-
-class ProviderSpec(BaseModel):
-    model_config = _SPEC
-    id: Slug
-    kind: Literal["openai-compatible", "anthropic", "gemini"]
-    base_url: Annotated[str, AfterValidator(_base_url)] = Field(
-        json_schema_extra={"format": "uri", "pattern": r"^https?://[^\s?#]+$"}
-    )
-    api_key_env: Annotated[str, Field(pattern=_ENV_NAME)] | None = None
-    headers: Annotated[Headers, BeforeValidator(lambda v: {} if v is None else v)] = Field(
-        Headers(), json_schema_extra=lambda schema: schema.update(default={})
-    )
-    timeout_s: Positive = 60.0
-    connect_timeout_s: Positive = 5.0
-
-
-class Capabilities(BaseModel):
-    model_config = _SPEC
-    reasoning: Score
-    creativity: Score
-    precision: Score
-    speed: Score
-    context: Score
-
-
-class Supports(BaseModel):
-    model_config = _SPEC
-    tools: Flag = False
-    vision: Flag = False
-    json_mode: Flag = Field(False, alias="json")
-    streaming: Flag = True
-
-
-class Prices(BaseModel):
-    """USD per million tokens."""
-
-    model_config = _SPEC
-    input_per_mtok: Price
-    output_per_mtok: Price
-    cached_input_per_mtok: Price | None = None
-
-
-class ModelSpec(BaseModel):
-    model_config = _SPEC
-    id: Annotated[str, Field(pattern=_MODEL_ID)]
-    provider: Name
-    upstream_model: Name = Field("", description="default: the id", json_schema_extra=_no_default)
-    version: Version = "1"
-    context_window: PositiveInt
-    max_output_tokens: PositiveInt
-    capabilities: Capabilities
-    supports: Supports = Supports()
-    prices: Prices
-    status: Literal["active", "deprecated", "retired"] = "active"
-    successor: Name | None = None
-
-    @model_validator(mode="before")
-    @classmethod
-    def _upstream_defaults_to_id(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "upstream_model" not in data and isinstance(data.get("id"), str):
-            return {**data, "upstream_model": data["id"]}
-        return data
-
-    @field_validator("max_output_tokens")
-    @classmethod
-    def _fits_window(cls, value: int, info: ValidationInfo) -> int:
-        window = info.data.get("context_window")
-        if window is not None and value > window:
-            raise PydanticCustomError("window", f"must be less than or equal to context_window ({window})")
-        return value
-
-
-class RouteSpec(BaseModel):
-    model_config = _SPEC
-    name: Slug
-    models: Annotated[tuple[Name, ...], Field(min_length=1, description='model ids, or "id@version"')]
-
-
-class KeySpec(BaseModel):
-    model_config = _SPEC
-    name: Slug
-    sha256: Annotated[str, Field(pattern=_SHA256), AfterValidator(str.lower)]
-    allowed_models: Annotated[tuple[Name, ...], Field(description="model ids or route names; empty = all")] = ()
-
-
-class _ConfigFile(BaseModel):
-    """One config file: any subset of the four lists."""
-
-    model_config = ConfigDict(extra="forbid", title="Grove Gateway config file")
-    providers: list[ProviderSpec] | None = None
-    models: list[ModelSpec] | None = None
-    routes: list[RouteSpec] | None = None
-    keys: list[KeySpec] | None = None
-
-
-_SECTIONS: dict[str, type[BaseModel]] = {
-    "providers": ProviderSpec, "models": ModelSpec, "routes": RouteSpec, "keys": KeySpec,
-}  # fmt: skip
-
-
-def json_schema() -> dict[str, Any]:
-    """JSON Schema (draft 2020-12) of one config file, for editors."""
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **_ConfigFile.model_json_schema()}
-
-
-def split_ref(ref: str) -> tuple[str, str | None]:
-    """``"id@version"`` → ``("id", "version")``; ``"id"`` → ``("id", None)``."""
-    model_id, at, version = ref.partition("@")
-    return model_id, (version if at else None)
-
-
-def _version_key(version: str) -> tuple[tuple[int, ...], str]:
-    return tuple(int(run) for run in re.findall(r"\d+", version)), version
-
 
 # --- the catalog ----------------------------------------------------------------------------
 
@@ -285,11 +77,14 @@ class Catalog:
     models: tuple[ModelSpec, ...] = ()
     routes: tuple[RouteSpec, ...] = ()
     keys: tuple[KeySpec, ...] = ()
+    components: tuple[tuple[str, str], ...] = ()
+    """(component, route name) pairs, in config order."""
     warnings: tuple[str, ...] = field(default=(), compare=False)
     version: str = field(init=False)
     _providers: dict[str, ProviderSpec] = field(init=False, repr=False, compare=False)
     _routes: dict[str, RouteSpec] = field(init=False, repr=False, compare=False)
     _keys: dict[str, KeySpec] = field(init=False, repr=False, compare=False)
+    _components: dict[str, str] = field(init=False, repr=False, compare=False)
     _exact: dict[tuple[str, str], ModelSpec] = field(init=False, repr=False, compare=False)
     _versions: dict[str, tuple[ModelSpec, ...]] = field(init=False, repr=False, compare=False)
     _default: dict[str, ModelSpec] = field(init=False, repr=False, compare=False)
@@ -299,7 +94,7 @@ class Catalog:
         for spec in self.models:
             grouped.setdefault(spec.id, []).append(spec)
         versions = {
-            mid: tuple(sorted(specs, key=lambda s: _version_key(s.version))) for mid, specs in grouped.items()
+            mid: tuple(sorted(specs, key=lambda s: version_key(s.version))) for mid, specs in grouped.items()
         }
         # Newest active wins; deprecated only if nothing is active; retired only if all are, so
         # a caller can still answer 410 with the successor.
@@ -310,6 +105,7 @@ class Catalog:
         setter(self, "_providers", {p.id: p for p in self.providers})
         setter(self, "_routes", {r.name: r for r in self.routes})
         setter(self, "_keys", {k.sha256: k for k in self.keys})
+        setter(self, "_components", dict(self.components))
         setter(self, "_exact", {(m.id, m.version): m for m in self.models})
         setter(self, "_versions", versions)
         setter(self, "_default", default)
@@ -339,13 +135,19 @@ class Catalog:
     def key_for_hash(self, sha256_hex: str) -> KeySpec | None:
         return self._keys.get(sha256_hex)
 
-    def _content(self) -> dict[str, list[dict[str, Any]]]:
-        return {
-            section: [spec.model_dump(mode="json") for spec in getattr(self, section)] for section in _SECTIONS
+    def component(self, name: str) -> str | None:
+        """The route name (or ``"auto"``) the config assigns to a component."""
+        return self._components.get(name)
+
+    def _content(self) -> dict[str, Any]:
+        content: dict[str, Any] = {
+            section: [spec.model_dump(mode="json") for spec in getattr(self, section)] for section in SECTIONS
         }
+        content["components"] = dict(self.components)
+        return content
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: the four lists, ``version`` and ``warnings``."""
+        """JSON-ready: the four lists, ``components``, ``version`` and ``warnings``."""
         return {**self._content(), "version": self.version, "warnings": list(self.warnings)}
 
     @classmethod
@@ -397,10 +199,13 @@ def load_catalog(config_dir: str | Path) -> Catalog:
 
 # --- building: per-entry validation, then cross-references -----------------------------------
 
+_ALL_SECTIONS = (*SECTIONS, "components")
+_COMPONENT = TypeAdapter(dict[Slug, Slug])
+
 
 @dataclass(frozen=True, slots=True)
 class _Entry:
-    """A validated spec and where it was written."""
+    """A validated spec (for a component: its ``(name, route)`` pair) and where it was written."""
 
     spec: Any
     file: str
@@ -418,9 +223,9 @@ class _Entry:
 
 @dataclass(slots=True)
 class _Parts:
-    entries: dict[str, list[_Entry]] = field(default_factory=lambda: {s: [] for s in _SECTIONS})
+    entries: dict[str, list[_Entry]] = field(default_factory=lambda: {s: [] for s in _ALL_SECTIONS})
     # Ids/names of entries that failed validation: a reference to one is not reported again.
-    broken: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in _SECTIONS})
+    broken: dict[str, set[str]] = field(default_factory=lambda: {s: set() for s in _ALL_SECTIONS})
     errors: list[ConfigIssue] = field(default_factory=list)
     warnings: list[ConfigIssue] = field(default_factory=list)
 
@@ -440,6 +245,7 @@ def _build(documents: list[tuple[str, YamlDocument]], issues: list[ConfigIssue])
         models=parts.specs("models"),
         routes=parts.specs("routes"),
         keys=parts.specs("keys"),
+        components=parts.specs("components"),
         warnings=tuple(str(w) for w in sorted(parts.warnings, key=lambda i: (i.file, i.line or 0))),
     )
 
@@ -449,19 +255,37 @@ def _collect(file: str, doc: YamlDocument, parts: _Parts) -> None:
     if doc.data is None:
         return
     if not isinstance(doc.data, dict):
-        message = "must be a mapping with some of the keys: " + ", ".join(_SECTIONS)
+        message = "must be a mapping with some of the keys: " + ", ".join(_ALL_SECTIONS)
         parts.errors.append(ConfigIssue(file, doc.line(()), "", message))
         return
     for section, items in doc.data.items():
-        cls = _SECTIONS.get(section)
-        if cls is None:
-            message = f"unknown key {section!r}{did_you_mean(section, _SECTIONS)}"
+        cls = SECTIONS.get(section)
+        if section == "components":
+            _collect_components(items, file, doc, parts)
+        elif cls is None:
+            message = f"unknown key {section!r}{did_you_mean(section, _ALL_SECTIONS)}"
             parts.errors.append(ConfigIssue(file, doc.line((section,)), "", message))
         elif items is not None and not isinstance(items, list):
             parts.errors.append(ConfigIssue(file, doc.line((section,)), section, "must be a list"))
         else:
             for index, item in enumerate(items or ()):
                 _validate(cls, item, file, doc, (section, index), parts)
+
+
+def _collect_components(items: object, file: str, doc: YamlDocument, parts: _Parts) -> None:
+    if items is not None and not isinstance(items, dict):
+        parts.errors.append(ConfigIssue(file, doc.line(("components",)), "components", "must be a mapping"))
+        return
+    for name, route in (items or {}).items():
+        try:  # one pair at a time, so one bad entry does not hide the others
+            _COMPONENT.validate_python({name: route})
+        except ValidationError as exc:
+            issues = issues_from(exc, file=file, doc=doc, prefix=("components",), known_keys=lambda _: (),
+                                 patterns=PATTERNS)  # fmt: skip
+            parts.errors.extend(issues)
+            parts.broken["components"].add(str(name))
+            continue
+        parts.entries["components"].append(_Entry((name, route), file, doc, ("components", name)))
 
 
 def _validate(cls: type[BaseModel], item: object, file: str, doc: YamlDocument, at: KeyPath, parts: _Parts) -> None:
@@ -472,7 +296,7 @@ def _validate(cls: type[BaseModel], item: object, file: str, doc: YamlDocument, 
         def known(loc: KeyPath) -> set[str]:
             return _known_keys(cls, loc)
 
-        parts.errors.extend(issues_from(exc, file=file, doc=doc, prefix=at, known_keys=known, patterns=_PATTERNS))
+        parts.errors.extend(issues_from(exc, file=file, doc=doc, prefix=at, known_keys=known, patterns=PATTERNS))
         if isinstance(item, dict):
             parts.broken[section].update(str(item[k]) for k in ("id", "name") if k in item)
         return
@@ -485,21 +309,35 @@ def _known_keys(cls: type[BaseModel], loc: KeyPath) -> set[str]:
     for part in loc:
         if isinstance(part, str):
             info = {f.alias or name: f for name, f in current.model_fields.items()}.get(part)
-            nested = info.annotation if info else None
-            if not (isinstance(nested, type) and issubclass(nested, BaseModel)):
+            nested = _spec_in(info.annotation) if info else None
+            if nested is None:
                 return set()
             current = nested
     return {f.alias or name for name, f in current.model_fields.items()}
+
+
+def _spec_in(annotation: object) -> type[BaseModel] | None:
+    """The spec class inside an annotation such as ``X``, ``X | None`` or ``tuple[X, ...]``."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is tuple:
+        found = (_spec_in(arg) for arg in typing.get_args(annotation))
+        return next((spec for spec in found if spec is not None), None)
+    return None
 
 
 def _unique(parts: _Parts, section: str, attr: str, label: Callable[[Any], str]) -> dict[Any, _Entry]:
     """Report every entry whose ``attr`` (for models: id and version) was already taken."""
     first: dict[Any, _Entry] = {}
     for entry in parts.entries[section]:
-        key = (entry.spec.id, entry.spec.version) if section == "models" else getattr(entry.spec, attr)
+        if section == "components":
+            key, sub = entry.spec[0], ()
+        else:
+            key = (entry.spec.id, entry.spec.version) if section == "models" else getattr(entry.spec, attr)
+            sub = (attr,)
         if key in first:
             message = f"duplicate {label(entry.spec)}, first defined at {first[key].where()}"
-            parts.errors.append(entry.issue((attr,), message))
+            parts.errors.append(entry.issue(sub, message))
         else:
             first[key] = entry
     return first
@@ -511,6 +349,7 @@ def _cross_check(parts: _Parts) -> None:
     routes = _unique(parts, "routes", "name", lambda s: f"route {s.name!r}")
     _unique(parts, "keys", "name", lambda s: f"key {s.name!r}")
     _unique(parts, "keys", "sha256", lambda s: "sha256 (two entries for one client key)")
+    components = _unique(parts, "components", "", lambda s: f"component {s[0]!r}")
     probe = Catalog(models=parts.specs("models"))
     model_at: dict[str, _Entry] = {}
     for entry in parts.entries["models"]:
@@ -531,6 +370,14 @@ def _cross_check(parts: _Parts) -> None:
             message = f"unknown {what} {text!r}{did_you_mean(model_id, names)}"
         parts.errors.append(entry.issue(sub, message))
         return None
+
+    def members(entry: _Entry, sub: KeyPath, refs: tuple[str, ...]) -> None:
+        for index, text in enumerate(refs):
+            if text in refs[:index]:
+                parts.errors.append(entry.issue((*sub, index), f"lists {text!r} twice"))
+            elif (member := ref(entry, (*sub, index), text)) is not None and member.status != "active":
+                successor = f" (successor {member.successor!r})" if member.successor else ""
+                parts.warnings.append(entry.issue((*sub, index), f"{text!r} is {member.status}{successor}"))
 
     used_providers = set()
     for entry in parts.entries["models"]:
@@ -556,15 +403,28 @@ def _cross_check(parts: _Parts) -> None:
         elif route.name in model_at:
             message = f"{route.name!r} is already a model id ({model_at[route.name].where()})"
             parts.errors.append(entry.issue(("name",), message))
-        for index, text in enumerate(route.models):
-            if text in route.models[:index]:
-                parts.errors.append(entry.issue(("models", index), f"lists {text!r} twice"))
-            elif (member := ref(entry, ("models", index), text)) is not None and member.status != "active":
-                successor = f" (successor {member.successor!r})" if member.successor else ""
-                parts.warnings.append(entry.issue(("models", index), f"{text!r} is {member.status}{successor}"))
+        members(entry, ("models",), route.models)
+        for index, variant in enumerate(route.variants):
+            if variant.name in (v.name for v in route.variants[:index]):
+                parts.errors.append(entry.issue(("variants", index, "name"), f"duplicate variant {variant.name!r}"))
+            members(entry, ("variants", index, "models"), variant.models)
+    for name, entry in components.items():
+        target = entry.spec[1]
+        if target == "auto" or target in routes or target in parts.broken["routes"]:
+            continue
+        if target in model_at:
+            message = f"{target!r} is a model: a component names a route (or auto)"
+        else:
+            message = f"unknown route {target!r}{did_you_mean(target, routes)}"
+        parts.errors.append(entry.issue((), message))
     for entry in parts.entries["keys"]:
-        for index, text in enumerate(entry.spec.allowed_models):
+        key: KeySpec = entry.spec
+        for index, text in enumerate(key.allowed_models):
             ref(entry, ("allowed_models", index), text, routes_too=True)
+        wanted = key.default_component
+        if wanted is not None and wanted not in components and wanted not in parts.broken["components"]:
+            message = f"unknown component {wanted!r}{did_you_mean(wanted, components)}"
+            parts.errors.append(entry.issue(("default_component",), message))
 
 
 # --- presentation ---------------------------------------------------------------------------

@@ -110,6 +110,9 @@ class UpstreamError(GatewayError):
     type = "upstream_error"
     default_code = "upstream_error"
     retryable: ClassVar[bool] = True
+    """Another deployment may succeed: fall back."""
+    transient: ClassVar[bool] = True
+    """The same deployment may succeed if tried again shortly."""
 
     def __init__(
         self,
@@ -141,6 +144,7 @@ class ContextTooLong(UpstreamError):
     status = 400
     type = "invalid_request_error"
     default_code = "context_length_exceeded"
+    transient = False
 
 
 class UpstreamRateLimited(UpstreamError):
@@ -154,6 +158,7 @@ class UpstreamAuthFailed(UpstreamError):
 
     status = 502
     default_code = "upstream_auth_failed"
+    transient = False
 
 
 class UpstreamUnavailable(UpstreamError):

@@ -1,35 +1,74 @@
 """The attempt loop: send a request down its chain until one deployment answers.
 
-Parse and route happen once, before this; here each attempt builds its upstream
-request through a fresh translator, sends it, and either commits or records the
-failure and moves on. A stream is committed at its first chunk: before it, a failure
-falls back; after it, a failure ends the stream with an error event.
+Parse and route happen once, before this; here each attempt builds its upstream request
+through a fresh translator, sends it, and either commits or records why it failed and
+moves on. The rules:
+
+- a deployment whose breaker is open is skipped (recorded, not sent);
+- a failure the client caused (their own 400) is returned at once, never retried;
+- ``context_length_exceeded`` skips ahead to a deployment with a larger window;
+- other failures (connect, timeout, 429, 5xx, upstream auth, broken or silent stream)
+  fall back to the next deployment; the last one is retried with jittered exponential
+  backoff (honouring ``Retry-After``) while the request's deadline allows;
+- a stream is committed at its first chunk, which must arrive within the time-to-first-
+  token deadline: before it, a failure falls back; after it, a failure ends the stream
+  with an error event.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
-from gateway.errors import GatewayError, UpstreamBadResponse, UpstreamError, UpstreamUnavailable
+from gateway.breaker import Breakers
+from gateway.errors import (
+    ContextTooLong,
+    GatewayError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from gateway.providers.base import ChatRequest, Completion, Translator
 from gateway.redact import Redactor
 from gateway.registry import Deployment
+from gateway.routing import Health
+from gateway.stats import Stats
 from gateway.streaming import DONE, error_event, frame
 from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("grove.pipeline")
+T = TypeVar("T")
+# How long the router keeps leaving out a deployment found open before the breaker is asked again.
+_OPEN_RECHECK_S = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    retries: int = 1  # extra tries of the last deployment in the chain, on a transient failure
+    backoff_base_s: float = 0.1
+    backoff_max_s: float = 2.0
+    deadline_s: float = 120.0  # the whole request, every attempt included
+    ttft_s: float = 30.0  # a stream's first chunk must come within this
 
 
 @dataclass(slots=True)
 class Attempt:
     deployment: str
-    outcome: str
+    outcome: str  # "ok", or why it failed / was skipped
     latency_ms: float
     error: str | None = None
+    breaker: str = "closed"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"deployment": self.deployment, "outcome": self.outcome, "latency_ms": self.latency_ms,
+                "error": self.error, "breaker": self.breaker}
 
 
 @dataclass(slots=True)
@@ -40,6 +79,12 @@ class Outcome:
     served_by: Deployment | None = None
     translator: Translator | None = None
     last_error: UpstreamError | None = None
+    status: int = 200
+
+    @property
+    def sent(self) -> int:
+        """Attempts that reached an upstream (skips excluded)."""
+        return sum(1 for a in self.attempts if a.outcome != "breaker_open" and a.outcome != "context_too_small")
 
 
 @dataclass(slots=True)
@@ -49,33 +94,56 @@ class Stream:
     body: AsyncIterator[bytes]
 
 
+@dataclass(slots=True)
+class _Opened:
+    deployment: Deployment
+    stack: AsyncExitStack
+    events: AsyncIterator[tuple[str | None, bytes]]
+    translator: Translator
+    first: list[bytes]
+    ended: bool
+
+
+def reason(exc: UpstreamError) -> str:
+    """A short, stable name for why an attempt failed: provenance, headers and metrics use it."""
+    return exc.code or type(exc).__name__
+
+
 class Pipeline:
-    def __init__(self, pool: UpstreamPool, redactor: Redactor) -> None:
+    def __init__(self, pool: UpstreamPool, redactor: Redactor, breakers: Breakers, stats: Stats,
+                 policy: RetryPolicy = RetryPolicy(), rng: random.Random | None = None) -> None:
         self.pool = pool
         self.redact = redactor
+        self.breakers = breakers
+        self.stats = stats
+        self.policy = policy
+        self.rng = rng or random.Random()
+        # Deployments this replica found open, until when (monotonic): the router leaves them
+        # out (recorded as exclusions) without asking the store on every request.
+        self._open_until: dict[str, float] = {}
+
+    def health(self) -> Health:
+        if self._open_until:
+            now = time.monotonic()
+            for key in [k for k, until in self._open_until.items() if until <= now]:
+                del self._open_until[key]
+        return Health(frozenset(self._open_until), self.stats.latency_ms, self.stats.error_rate)
 
     async def complete(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome) -> Completion:
-        for deployment in chain:
-            started = time.perf_counter()
-            translator = deployment.provider.translator(req, deployment.model.upstream_model)
-            try:
-                async with self.pool.send(translator.request(), deployment.timeouts, deployment.provider_id) as resp:
-                    body = await resp.read()
-                    if resp.status >= 400:
-                        raise translator.error(resp.status, body, resp.headers)
-                    completion = translator.response(body)
-            except UpstreamError as exc:
-                self._failed(out, deployment, started, exc)
-                continue
-            out.attempts.append(Attempt(deployment.key, "ok", _ms(started)))
-            out.served_by, out.translator = deployment, translator
-            return completion
-        raise self._exhausted(out)
+        async def attempt(deployment: Deployment, translator: Translator, remaining: float) -> Completion:
+            timeouts = replace(deployment.timeouts, total_s=min(deployment.timeouts.total_s, remaining))
+            async with self.pool.send(translator.request(), timeouts, deployment.provider_id) as resp:
+                body = await resp.read()
+                if resp.status >= 400:
+                    raise translator.error(resp.status, body, resp.headers)
+                return translator.response(body)
 
-    async def stream(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome) -> Stream:
-        for deployment in chain:
-            started = time.perf_counter()
-            translator = deployment.provider.translator(req, deployment.model.upstream_model)
+        return await self._run(req, chain, out, attempt)
+
+    async def stream(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
+                     on_close: Callable[[], None] | None = None) -> Stream:
+        """Commit a stream; ``on_close`` runs when it has ended, however it ended."""
+        async def attempt(deployment: Deployment, translator: Translator, remaining: float) -> _Opened:
             stack = AsyncExitStack()
             try:
                 resp = await stack.enter_async_context(
@@ -84,56 +152,121 @@ class Pipeline:
                 if resp.status >= 400:
                     raise translator.error(resp.status, await resp.read(), resp.headers)
                 events = resp.events()
-                first, ended = await _first_payloads(events, translator)
-            except UpstreamError as exc:
-                await stack.aclose()
-                self._failed(out, deployment, started, exc)
-                continue
+                try:
+                    async with asyncio.timeout(min(self.policy.ttft_s, remaining)):
+                        first, ended = await _first_payloads(events, translator)
+                except TimeoutError:
+                    raise UpstreamTimeout(
+                        f"upstream {deployment.provider_id} sent no first chunk within the deadline",
+                        code="ttft_timeout",
+                    ) from None
             except BaseException:
                 await stack.aclose()
                 raise
-            out.attempts.append(Attempt(deployment.key, "ok", _ms(started)))
-            out.served_by, out.translator = deployment, translator
-            return Stream(self._relay(stack, events, translator, first, ended))
+            return _Opened(deployment, stack, events, translator, first, ended)
+
+        opened = await self._run(req, chain, out, attempt)
+        return Stream(self._relay(opened, out, on_close))
+
+    async def _run(
+        self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
+        attempt: Callable[[Deployment, Translator, float], Awaitable[T]],
+    ) -> T:
+        policy = self.policy
+        deadline = time.monotonic() + policy.deadline_s
+        min_window = 0
+        for index, deployment in enumerate(chain):
+            if deployment.model.context_window <= min_window:
+                out.attempts.append(Attempt(deployment.key, "context_too_small", 0.0))
+                continue
+            tries = 1 + (policy.retries if index == len(chain) - 1 else 0)
+            for try_number in range(tries):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                allowed, state = await self.breakers.allow(deployment.key)
+                if not allowed:
+                    out.attempts.append(Attempt(deployment.key, "breaker_open", 0.0, breaker=state))
+                    self._open_until[deployment.key] = time.monotonic() + _OPEN_RECHECK_S
+                    break
+                started = time.perf_counter()
+                translator = deployment.provider.translator(req, deployment.model.upstream_model)
+                try:
+                    result = await attempt(deployment, translator, remaining)
+                except UpstreamError as exc:
+                    delay = await self._failed(out, deployment, started, exc, state, try_number)
+                    if isinstance(exc, ContextTooLong):
+                        min_window = deployment.model.context_window
+                    if delay is None or try_number + 1 >= tries or time.monotonic() + delay >= deadline:
+                        break
+                    await asyncio.sleep(delay)
+                    continue
+                latency = _ms(started)
+                out.attempts.append(Attempt(deployment.key, "ok", latency, breaker=state))
+                out.served_by, out.translator = deployment, translator
+                self.stats.observe(deployment.key, latency, failed=False)
+                await self.breakers.record_success(deployment.key)
+                return result
         raise self._exhausted(out)
 
-    async def _relay(
-        self, stack: AsyncExitStack, events: AsyncIterator[tuple[str | None, bytes]], translator: Translator,
-        first: list[bytes], ended: bool,
-    ) -> AsyncIterator[bytes]:
-        async with stack:
+    async def _failed(self, out: Outcome, deployment: Deployment, started: float, exc: UpstreamError, state: str,
+                      try_number: int) -> float | None:
+        """Record a failed attempt; return the backoff before retrying it, or raise if it must not be."""
+        exc.message = self.redact(exc.message)
+        latency = _ms(started)
+        out.attempts.append(Attempt(deployment.key, reason(exc), latency, exc.message, state))
+        out.last_error = exc
+        if not exc.retryable:
+            raise exc
+        if not isinstance(exc, ContextTooLong):  # the prompt's fault, not the deployment's
+            self.stats.observe(deployment.key, latency, failed=True)
+            await self.breakers.record_failure(deployment.key, exc.retry_after)
+        if not exc.transient:
+            return None
+        if exc.retry_after is not None:
+            return exc.retry_after if exc.retry_after <= self.policy.backoff_max_s else None
+        backoff = min(self.policy.backoff_max_s, self.policy.backoff_base_s * 2**try_number)
+        return self.rng.uniform(0, backoff)  # full jitter
+
+    def _exhausted(self, out: Outcome) -> GatewayError:
+        if out.last_error is not None and len({a.deployment for a in out.attempts}) == 1:
+            # One deployment tried: the client gets that upstream's own error (status, Retry-After).
+            return out.last_error
+        if not out.attempts:
+            return UpstreamUnavailable("The request's deadline passed before any attempt.", code="deadline_exceeded")
+        tried = "; ".join(f"{a.deployment}: {a.outcome}" + (f" ({a.error})" if a.error else "")
+                          for a in out.attempts)
+        return UpstreamUnavailable(f"All {len(out.attempts)} attempts failed: {tried}.", code="all_attempts_failed")
+
+    async def _relay(self, opened: _Opened, out: Outcome, on_close: Callable[[], None] | None) -> AsyncIterator[bytes]:
+        translator = opened.translator
+        async with opened.stack:
             try:
-                for payload in first:
+                for payload in opened.first:
                     yield frame(payload)
-                if not ended:
-                    async for event, data in events:
+                if not opened.ended:
+                    async for event, data in opened.events:
                         for payload in translator.stream_event(event, data):
                             yield frame(payload)
                     for payload in translator.stream_close():
                         yield frame(payload)
             except UpstreamError as exc:
                 exc.message = self.redact(exc.message)
+                out.attempts[-1].outcome, out.attempts[-1].error = f"stream_{reason(exc)}", exc.message
+                out.status = exc.status
+                self.stats.observe(opened.deployment.key, 0.0, failed=True)
+                await self.breakers.record_failure(opened.deployment.key, exc.retry_after)
                 yield error_event(exc)
                 return
             except Exception:  # a bug of ours must still end the stream visibly, not silently
                 log.exception("stream relay failed")
+                out.status = 502
                 yield error_event(UpstreamBadResponse("the gateway could not relay the upstream stream"))
                 return
+            finally:
+                if on_close is not None:
+                    on_close()
             yield DONE
-
-    def _failed(self, out: Outcome, deployment: Deployment, started: float, exc: UpstreamError) -> None:
-        exc.message = self.redact(exc.message)
-        out.attempts.append(Attempt(deployment.key, type(exc).__name__, _ms(started), exc.message))
-        out.last_error = exc
-        if not exc.retryable:
-            raise exc
-
-    def _exhausted(self, out: Outcome) -> GatewayError:
-        if len(out.attempts) == 1 and out.last_error is not None:
-            # One attempt: the client gets that upstream's own error (status, Retry-After).
-            return out.last_error
-        tried = "; ".join(f"{a.deployment}: {a.error}" for a in out.attempts)
-        return UpstreamUnavailable(f"All {len(out.attempts)} attempts failed ({tried}).", code="all_attempts_failed")
 
 
 async def _first_payloads(

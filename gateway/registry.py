@@ -1,8 +1,8 @@
 """The live model registry: an immutable snapshot of the catalog, ready for the hot path.
 
-A ``Snapshot`` is built once per catalog version: every name a client may send (route,
-model id, ``id@version``) is resolved in advance to a chain of deployments, so a request
-costs one dict lookup. The registry publishes its version to the shared store so every
+A ``Snapshot`` is built once per catalog version: a deployment (provider adapter, timeouts)
+for every model version, the router, and the ``/v1/models`` answers, so a request does no
+config work. The registry publishes its version to the shared store so every
 replica can tell which catalog it serves.
 """
 
@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from gateway import jsonio
 from gateway.auth import Authenticator
 from gateway.catalog import Catalog, ModelSpec, ProviderSpec
-from gateway.errors import GatewayError, ModelGone, ModelNotFound
+from gateway.errors import ModelNotFound
 from gateway.providers.base import Provider
+from gateway.routing import AUTO, Router
 from gateway.store import Store, StoreUnavailable
 from gateway.upstream import Timeouts
 
@@ -26,7 +27,6 @@ log = logging.getLogger("grove.registry")
 
 CURRENT_KEY = "grove:registry:current"
 CATALOG_KEY = "grove:registry:catalog:{version}"
-_MAX_SUCCESSOR_HOPS = 8
 
 
 def _openai_compat(spec: ProviderSpec, model: ModelSpec, key: str | None) -> Provider:
@@ -71,13 +71,6 @@ class Deployment:
         return f"{self.model.id}@{self.model.version}"
 
 
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    route: str | None
-    chain: tuple[Deployment, ...]
-    deprecation: str | None = None
-
-
 class Snapshot:
     def __init__(self, catalog: Catalog, env: Mapping[str, str]) -> None:
         self.catalog = catalog
@@ -97,79 +90,42 @@ class Snapshot:
             provider = PROVIDER_KINDS[spec.kind](spec, model, key)
             timeouts = Timeouts(connect_s=spec.connect_timeout_s, total_s=spec.timeout_s)
             self.deployments[(model.id, model.version)] = Deployment(model, spec.id, spec.kind, provider, timeouts)
+        self.deployments_by_key = {d.key: d for d in self.deployments.values()}
         self.needs_litellm = any(d.provider_kind in LITELLM_KINDS for d in self.deployments.values())
-        self._names: dict[str, Resolution | GatewayError] = {}
-        for model in catalog.models:
-            for name in (f"{model.id}@{model.version}", model.id):
-                if name not in self._names:
-                    self._names[name] = self._resolve_model(name)
-        for route in catalog.routes:
-            self._names[route.name] = self._resolve_route(route.name, route.models)
-        self.models_body = self._models_body()
+        self.router = Router(catalog)
+        self._entries = self._model_entries()
+        self.models_body = jsonio.dumps({"object": "list", "data": [
+            entry for name, entry in self._entries.items() if "@" not in name
+        ]})
 
-    def resolve(self, name: str) -> Resolution:
-        found = self._names.get(name)
-        if isinstance(found, Resolution):
-            return found
-        if found is None:
-            raise ModelNotFound(
-                f"The model '{name}' does not exist. List the models and routes you can use "
-                "with GET /v1/models.",
-                param="model",
-            )
-        raise found
+    def chain(self, keys: tuple[str, ...]) -> tuple[Deployment, ...]:
+        return tuple(self.deployments_by_key[key] for key in keys)
 
     def model_entry(self, name: str) -> bytes:
-        resolution = self.resolve(name)
-        return jsonio.dumps(self._entry(name, resolution))
-
-    def _resolve_model(self, name: str) -> Resolution | GatewayError:
-        model = self.catalog.resolve(name)
-        if model is None:
-            return ModelNotFound(f"The model '{name}' does not exist.", param="model")
-        seen = [model.id]
-        while model.status == "retired":
-            if model.successor is None or len(seen) > _MAX_SUCCESSOR_HOPS:
-                return ModelGone(
-                    f"The model '{name}' has been retired and has no successor. "
-                    "List the models you can use with GET /v1/models.",
-                    param="model",
-                )
-            successor = self.catalog.resolve(model.successor)
-            if successor is None:
-                return ModelGone(f"The model '{name}' has been retired.", param="model")
-            model = successor
-            seen.append(model.id)
-        deprecation = None
-        if model.status == "deprecated":
-            deprecation = f"model {model.id} is deprecated" + (
-                f"; use {model.successor}" if model.successor else ""
+        entry = self._entries.get(name)
+        if entry is None:
+            raise ModelNotFound(
+                f"The model '{name}' does not exist. List the models and routes you can use with GET /v1/models.",
+                param="model",
             )
-        return Resolution(None, (self.deployments[(model.id, model.version)],), deprecation)
+        return jsonio.dumps(entry)
 
-    def _resolve_route(self, route: str, names: tuple[str, ...]) -> Resolution | GatewayError:
-        chain: list[Deployment] = []
-        for name in names:
-            found = self._names.get(name) or self._resolve_model(name)
-            if isinstance(found, Resolution):
-                chain.extend(d for d in found.chain if d not in chain)
-        if not chain:
-            return ModelGone(f"Every model of route '{route}' has been retired.", param="model")
-        return Resolution(route, tuple(chain))
+    def _model_entries(self) -> dict[str, dict[str, object]]:
+        """OpenAI-shaped entries for every name a client may send: models that still serve
+        (by id and by ``id@version``), routes, and ``auto``."""
+        entries: dict[str, dict[str, object]] = {}
+        for model in self.catalog.models:
+            if model.status == "retired":
+                continue
+            for name in (model.id, f"{model.id}@{model.version}"):
+                entries.setdefault(name, self._entry(name, model.provider))
+        for route in self.catalog.routes:
+            entries[route.name] = self._entry(route.name, "grove-route")
+        entries[AUTO] = self._entry(AUTO, "grove-route")
+        return entries
 
-    def _entry(self, name: str, resolution: Resolution) -> dict[str, object]:
-        owner = "grove-route" if resolution.route else resolution.chain[0].provider_id
+    def _entry(self, name: str, owner: str) -> dict[str, object]:
         return {"id": name, "object": "model", "created": self.created, "owned_by": owner}
-
-    def _models_body(self) -> bytes:
-        names = [m.id for m in self.catalog.models if m.status != "retired"]
-        names += [r.name for r in self.catalog.routes]
-        data = []
-        for name in dict.fromkeys(names):
-            found = self._names.get(name)
-            if isinstance(found, Resolution):
-                data.append(self._entry(name, found))
-        return jsonio.dumps({"object": "list", "data": data})
 
 
 class Registry:

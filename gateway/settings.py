@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+from gateway.breaker import BreakerPolicy
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -22,6 +24,16 @@ class Settings:
     redis_url: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_level: str = "info"
+    admin_key: str | None = field(default=None, repr=False)
+    retries: int = 1
+    request_deadline_s: float = 120.0
+    ttft_s: float = 30.0
+    breaker_failures: int = 5
+    breaker_cooldown_s: float = 10.0
+
+    @property
+    def breaker_policy(self) -> BreakerPolicy:
+        return BreakerPolicy(failure_threshold=self.breaker_failures, cooldown_s=self.breaker_cooldown_s)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -35,10 +47,16 @@ class Settings:
             redis_url=env.get("GROVE_REDIS_URL") or None,
             max_body_bytes=_int(env, "GROVE_MAX_BODY_BYTES", base.max_body_bytes),
             log_level=env.get("GROVE_LOG_LEVEL", base.log_level).lower(),
+            admin_key=env.get("GROVE_ADMIN_KEY") or None,
+            retries=_int(env, "GROVE_RETRIES", base.retries, minimum=0),
+            request_deadline_s=_float(env, "GROVE_REQUEST_DEADLINE_S", base.request_deadline_s),
+            ttft_s=_float(env, "GROVE_TTFT_S", base.ttft_s),
+            breaker_failures=_int(env, "GROVE_BREAKER_FAILURES", base.breaker_failures),
+            breaker_cooldown_s=_float(env, "GROVE_BREAKER_COOLDOWN_S", base.breaker_cooldown_s),
         )
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 1) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -46,6 +64,19 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         value = int(raw)
     except ValueError:
         raise SettingsError(f"{name}: expected an integer, got {raw!r}") from None
-    if value <= 0:
-        raise SettingsError(f"{name}: must be greater than 0, got {value}")
+    if value < minimum:
+        raise SettingsError(f"{name}: must be at least {minimum}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}: expected a number of seconds, got {raw!r}") from None
+    if not value > 0:
+        raise SettingsError(f"{name}: must be greater than 0, got {raw}")
     return value

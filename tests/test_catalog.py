@@ -84,7 +84,9 @@ def test_example_config_loads_clean(example: Catalog) -> None:
         "https://api.anthropic.com",
         "ANTHROPIC_API_KEY",
     )
-    assert {r.name for r in example.routes} == {"default", "fast", "smart"}
+    assert {r.name for r in example.routes} == {"default", "fast", "smart", "reasoning", "haiku-vs-flash"}
+    assert {r.name: r.strategy for r in example.routes}["haiku-vs-flash"] == "weighted"
+    assert dict(example.components) == {"planner": "reasoning", "summarizer": "fast"}
 
 
 def test_example_models_are_consistent(example: Catalog) -> None:
@@ -98,7 +100,7 @@ def test_example_models_are_consistent(example: Catalog) -> None:
     flash = example.model("gemini-2.5-flash")
     assert flash is not None and flash.upstream_model == "gemini-2.5-flash" and flash.version == "1"
     for route in example.routes:
-        for ref in route.models:
+        for ref in (*route.models, *(ref for variant in route.variants for ref in variant.models)):
             spec = example.resolve(ref)
             assert spec is not None and spec.status == "active", ref
 
@@ -478,3 +480,106 @@ def test_models_table(example: Catalog) -> None:
     assert mini.split() == ["gpt-4o-mini", "2024-07-18", "openai", "deprecated", "128,000", "0.15", "0.60", "5", "6", "6", "9", "6"]
     small = format_models_table(catalog_of(model("m", prices={"input_per_mtok": 0.075, "output_per_mtok": 15})))
     assert small.splitlines()[1].split()[5:7] == ["0.075", "15.00"]
+
+
+# --- route strategies and components -----------------------------------------------------------
+
+
+def test_a_route_with_only_models_is_a_chain_and_strategy_defaults_fill_in() -> None:
+    catalog = catalog_of(
+        model("m"),
+        model("n"),
+        routes=[
+            {"name": "plain", "models": ["m", "n"]},
+            {"name": "split", "strategy": "weighted", "variants": [{"name": "a", "weight": 1, "models": ["m"]}]},
+            {"name": "smart", "strategy": "capability"},
+            {"name": "tuned", "strategy": "capability", "models": ["n"], "weights": {"speed": 2}, "price_weight": 0,
+             "latency_weight": 1, "error_weight": 3, "fallbacks": 1},
+        ],
+    )  # fmt: skip
+    plain, split, smart, tuned = (catalog.route(n) for n in ("plain", "split", "smart", "tuned"))
+    assert plain is not None and (plain.strategy, plain.models, plain.variants, plain.fallbacks) == (
+        "chain", ("m", "n"), (), None,
+    )  # fmt: skip
+    assert (plain.sticky, plain.weights, plain.price_weight) == (None, None, None)
+    assert split is not None and (split.sticky, split.models, split.variants[0].weight) == ("user", (), 1.0)
+    assert smart is not None and (smart.models, smart.weights, smart.fallbacks) == ((), None, 3)
+    assert (smart.price_weight, smart.latency_weight, smart.error_weight) == (0.3, 0.2, 1.0)
+    assert tuned is not None and tuned.weights is not None
+    assert tuned.weights.vector() == (0.0, 0.0, 0.0, 2.0, 0.0)
+    assert (tuned.price_weight, tuned.latency_weight, tuned.error_weight, tuned.fallbacks) == (0.0, 1.0, 3.0, 1)
+
+
+def test_routes_and_components_round_trip() -> None:
+    catalog = catalog_of(
+        model("m"),
+        routes=[
+            {"name": "split", "strategy": "weighted", "sticky": "key",
+             "variants": [{"name": "a", "weight": 3, "models": ["m"]}, {"name": "b", "weight": 1, "models": ["m"]}]},
+            {"name": "smart", "strategy": "capability", "weights": {"reasoning": 1}},
+        ],
+        components={"planner": "smart", "anything": "auto"},
+        keys=[{"name": "k", "sha256": HEX, "default_component": "planner"}],
+    )  # fmt: skip
+    published = jsonio.loads(jsonio.dumps(catalog.to_dict()))
+    assert published["routes"][0] == {
+        "name": "split", "strategy": "weighted", "sticky": "key",
+        "variants": [{"name": "a", "weight": 3.0, "models": ["m"]}, {"name": "b", "weight": 1.0, "models": ["m"]}],
+    }  # fmt: skip
+    assert published["components"] == {"planner": "smart", "anything": "auto"}
+    again = Catalog.from_dict(published)
+    assert again == catalog and again.version == catalog.version
+    assert again.component("planner") == "smart" and again.component("nope") is None
+    assert again.keys[0].default_component == "planner"
+
+
+def test_components_merge_across_files_and_a_component_is_defined_once() -> None:
+    models_text = "providers: []\n"
+    first = "components:\n  planner: auto\n"
+    catalog = Catalog.from_yaml_text({"a.yaml": models_text, "b.yaml": first, "c.yaml": "components:\n  chat: auto\n"})
+    assert catalog.components == (("planner", "auto"), ("chat", "auto"))
+    assert issues_of({"b.yaml": first, "c.yaml": "\ncomponents:\n  planner: auto\n"}) == [
+        "c.yaml:3 components.planner: duplicate component 'planner', first defined at b.yaml:2 components.planner"
+    ]
+    assert issues_of({"x.yaml": "components: [planner]\n"}) == ["x.yaml:1 components: must be a mapping"]
+    assert Catalog.from_yaml_text({"x.yaml": "components:\n"}).components == ()
+
+
+def test_a_broken_route_is_not_reported_again_by_the_components_naming_it() -> None:
+    assert issues_of({"x.yaml": "routes:\n  - {name: r, strategy: weighted}\ncomponents:\n  planner: r\n"}) == [
+        "x.yaml:2 routes[0].variants: is required"
+    ]
+
+
+@pytest.mark.parametrize(
+    "route",
+    [
+        {"name": "r", "strategy": "weighted"},
+        {"name": "r", "strategy": "weighted", "models": ["m"], "variants": [{"name": "a", "weight": 1, "models": ["m"]}]},
+        {"name": "r", "models": ["m"], "weights": {"speed": 1}},
+        {"name": "r", "strategy": "capability", "sticky": "user"},
+        {"name": "r", "strategy": "chain"},
+        {"name": "r", "strategy": "weighted", "variants": [{"name": "a", "weight": 0, "models": ["m"]}]},
+        {"name": "r", "strategy": "weighted", "variants": []},
+    ],
+)
+def test_json_schema_knows_the_strategy_rules(route: dict[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(json_schema())
+    assert list(validator.iter_errors({"routes": [route]})) != []
+    with pytest.raises(ConfigError):
+        catalog_of(model("m"), routes=[route])
+
+
+def test_json_schema_accepts_every_strategy_and_checks_component_names() -> None:
+    validator = jsonschema.Draft202012Validator(json_schema())
+    good = {
+        "routes": [
+            {"name": "a", "models": ["m"]},
+            {"name": "b", "strategy": "capability", "weights": {"reasoning": 2}, "fallbacks": 2},
+            {"name": "c", "strategy": "weighted", "sticky": "none", "variants": [{"name": "x", "weight": 1, "models": ["m"]}]},
+        ],
+        "components": {"planner": "b"},
+        "keys": [{"name": "k", "sha256": HEX, "default_component": "planner"}],
+    }  # fmt: skip
+    assert list(validator.iter_errors(good)) == []
+    assert list(validator.iter_errors({"components": {"Planner": "b"}})) != []

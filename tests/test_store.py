@@ -57,3 +57,34 @@ def test_unreachable_redis_raises_store_unavailable() -> None:
             await store.close()
 
     asyncio.run(run())
+
+
+def test_bounded_log_keeps_the_newest(store_url: str | None) -> None:
+    async def run() -> None:
+        store: Store = make_store(store_url)
+        try:
+            assert await store.log_recent("log", 5) == []
+            await store.log_append("log", [(f"id{i}", f"v{i}".encode()) for i in range(4)], max_len=3)
+            await store.log_append("log", [("id4", b"v4")], max_len=3)
+            assert await store.log_recent("log", 10) == [b"v4", b"v3", b"v2"]
+            assert await store.log_recent("log", 2) == [b"v4", b"v3"]
+            assert await store.log_get("log", "id3") == b"v3"
+            assert await store.log_get("log", "id1") is None  # dropped with its id, not just unlisted
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
+def test_bounded_log_on_a_lost_redis() -> None:
+    async def run() -> None:
+        store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+        try:
+            for call in (store.log_append("log", [("a", b"b")], 3), store.log_get("log", "a"),
+                         store.log_recent("log", 3)):
+                with pytest.raises(StoreUnavailable):
+                    await call
+        finally:
+            await store.close()
+
+    asyncio.run(run())

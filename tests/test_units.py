@@ -25,7 +25,7 @@ def test_settings_from_env() -> None:
         "127.0.0.1", 8080, None, 10 * 1024 * 1024)
     with pytest.raises(SettingsError, match="GROVE_PORT"):
         Settings.from_env({"GROVE_PORT": "eighty"})
-    with pytest.raises(SettingsError, match="greater than 0"):
+    with pytest.raises(SettingsError, match="at least 1"):
         Settings.from_env({"GROVE_MAX_BODY_BYTES": "-1"})
 
 

@@ -1,14 +1,17 @@
 """Shared state behind a small protocol: in-memory (embedded default) or Redis.
 
-Everything replicas must agree on (the published registry, later breakers, limits
-and logs) goes through a ``Store``. Backends translate their failures into
+Everything replicas must agree on (the published registry, the circuit breakers, later
+limits and logs) goes through a ``Store``. Backends translate their failures into
 ``StoreUnavailable`` so callers can degrade to local state instead of failing a
 request.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
+
+from gateway.store.breaker_machine import Event, Reply, Rules, State
 
 
 class StoreUnavailable(Exception):
@@ -25,6 +28,32 @@ class Store(Protocol):
     async def ping(self) -> bool: ...
 
     async def close(self) -> None: ...
+
+    # Circuit breakers (the machine is ``gateway/store/breaker_machine.py``). ``now_ms`` None
+    # means the store's own clock: Redis server time, so replicas agree whatever their clocks.
+
+    async def breaker_step(self, key: str, event: Event, rules: Rules, now_ms: int | None = None) -> Reply:
+        """Apply one event to one breaker atomically."""
+        ...
+
+    async def breaker_read(
+        self, keys: Sequence[str], now_ms: int | None = None
+    ) -> tuple[int, list[State | None]]:
+        """The stored states (unexpired or not) and the store's ``now`` they are to be read at."""
+        ...
+
+    async def breaker_clear(self, key: str) -> None: ...
+
+    # Bounded logs (the routing decision log): the newest ``max_len`` entries by id, the
+    # oldest dropped atomically as new ones arrive.
+
+    async def log_append(self, log: str, entries: Sequence[tuple[str, bytes]], max_len: int) -> None: ...
+
+    async def log_get(self, log: str, entry_id: str) -> bytes | None: ...
+
+    async def log_recent(self, log: str, limit: int) -> list[bytes]:
+        """Newest first."""
+        ...
 
 
 def make_store(redis_url: str | None) -> Store:

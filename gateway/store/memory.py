@@ -1,8 +1,24 @@
-"""The embedded store: process-local, no dependencies. State is lost on restart."""
+"""The embedded store: process-local, no dependencies. State is lost on restart.
+
+Breakers run the pure state machine of ``breaker_machine`` directly; each step has no
+``await`` inside, so on one event loop it is as atomic as the Redis script.
+"""
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from itertools import islice
+from collections.abc import Sequence
+
+from gateway.store import breaker_machine as machine
+
+
+def _wall_ms() -> int:
+    # Wall time, not monotonic: breaker times are shown to operators as epoch seconds, as
+    # Redis server time is.
+    return int(time.time() * 1000)
 
 
 class MemoryStore:
@@ -10,6 +26,8 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}
+        self._breakers: dict[str, machine.State] = {}
+        self._logs: dict[str, OrderedDict[str, bytes]] = {}
 
     async def get(self, key: str) -> bytes | None:
         item = self._data.get(key)
@@ -30,3 +48,44 @@ class MemoryStore:
 
     async def close(self) -> None:
         self._data.clear()
+        self._breakers.clear()
+        self._logs.clear()
+
+    async def log_append(self, log: str, entries: Sequence[tuple[str, bytes]], max_len: int) -> None:
+        items = self._logs.setdefault(log, OrderedDict())
+        for entry_id, value in entries:
+            items[entry_id] = value
+            items.move_to_end(entry_id)
+        while len(items) > max_len:
+            items.popitem(last=False)
+
+    async def log_get(self, log: str, entry_id: str) -> bytes | None:
+        return self._logs.get(log, {}).get(entry_id)
+
+    async def log_recent(self, log: str, limit: int) -> list[bytes]:
+        items = self._logs.get(log)
+        if not items:
+            return []
+        return [items[k] for k in islice(reversed(items), limit)]
+
+    async def breaker_step(
+        self, key: str, event: machine.Event, rules: machine.Rules, now_ms: int | None = None
+    ) -> machine.Reply:
+        now = _wall_ms() if now_ms is None else now_ms
+        stored = self._breakers.get(key)
+        if stored is not None and stored.expires_ms <= now:
+            del self._breakers[key]  # idled out: what Redis's PEXPIRE does for the other backend
+            stored = None
+        new, reply = machine.step(stored, event, rules, now)
+        if new is not None:
+            self._breakers[key] = new
+        return reply
+
+    async def breaker_read(
+        self, keys: Sequence[str], now_ms: int | None = None
+    ) -> tuple[int, list[machine.State | None]]:
+        now = _wall_ms() if now_ms is None else now_ms
+        return now, [self._breakers.get(key) for key in keys]
+
+    async def breaker_clear(self, key: str) -> None:
+        self._breakers.pop(key, None)

@@ -1,14 +1,53 @@
-"""The Redis store: state shared by every replica. The only module that imports ``redis``."""
+"""The Redis store: state shared by every replica. The only module that imports ``redis``.
+
+Breaker transitions run server-side as one Lua script per event (``breaker_lua``), called
+by EVALSHA with a fallback to EVAL when Redis has not cached the script (NOSCRIPT: after a
+restart or SCRIPT FLUSH); EVAL caches it again for the next call.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from gateway.store import StoreUnavailable
+from gateway.store import breaker_machine as machine
+from gateway.store.breaker_lua import RULE_ORDER, SCRIPT
+
+_SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
+
+
+def _rule_args(rules: machine.Rules) -> list[str]:
+    values = {
+        "failure_threshold": rules.failure_threshold, "window_ms": rules.window_ms,
+        # repr round-trips a float exactly, so Lua's tonumber sees the same double.
+        "failure_ratio": repr(float(rules.failure_ratio)), "min_requests": rules.min_requests,
+        "cooldown_ms": rules.cooldown_ms, "max_cooldown_ms": rules.max_cooldown_ms,
+        "half_open_probes": rules.half_open_probes, "probe_lease_ms": rules.probe_lease_ms,
+        "bucket_ms": rules.bucket_ms, "idle_ms": rules.idle_ms, "window_buckets": machine.WINDOW_BUCKETS,
+    }
+    return [str(values[name]) for name in RULE_ORDER]
 
 # Short timeouts: a slow or lost Redis must degrade the gateway, never stall requests.
 _SOCKET_TIMEOUT_S = 0.5
+
+
+_LOG_APPEND = """
+local ids, items = KEYS[1], KEYS[2]
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', items, ARGV[i], ARGV[i + 1])
+  redis.call('LPUSH', ids, ARGV[i])
+end
+local extra = redis.call('LLEN', ids) - tonumber(ARGV[1])
+for _ = 1, extra do
+  redis.call('HDEL', items, redis.call('RPOP', ids))
+end
+return extra
+"""
 
 
 class RedisStore:
@@ -21,6 +60,9 @@ class RedisStore:
             socket_connect_timeout=_SOCKET_TIMEOUT_S,
             health_check_interval=30,
         )
+        self._rules_cache: dict[machine.Rules, list[str]] = {}
+        # Append, then drop the oldest past max_len, atomically: ids in a list, entries in a hash.
+        self._log_append = self._redis.register_script(_LOG_APPEND)
 
     async def get(self, key: str) -> bytes | None:
         try:
@@ -43,3 +85,73 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+
+    async def log_append(self, log: str, entries: Sequence[tuple[str, bytes]], max_len: int) -> None:
+        args: list[bytes | str | int] = [max_len]
+        for entry_id, value in entries:
+            args += [entry_id, value]
+        try:
+            await self._log_append(keys=[f"{log}:ids", f"{log}:items"], args=args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis log append failed: {type(exc).__name__}") from None
+
+    async def log_get(self, log: str, entry_id: str) -> bytes | None:
+        try:
+            value = await self._redis.hget(f"{log}:items", entry_id)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis log read failed: {type(exc).__name__}") from None
+        return None if value is None else bytes(value)
+
+    async def log_recent(self, log: str, limit: int) -> list[bytes]:
+        try:
+            ids = await self._redis.lrange(f"{log}:ids", 0, limit - 1)
+            values = await self._redis.hmget(f"{log}:items", ids) if ids else []
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis log read failed: {type(exc).__name__}") from None
+        return [bytes(v) for v in values if v is not None]
+
+    async def breaker_step(
+        self, key: str, event: machine.Event, rules: machine.Rules, now_ms: int | None = None
+    ) -> machine.Reply:
+        args = [
+            event.kind, event.successes, event.retry_after_ms, event.open_ms,
+            "" if now_ms is None else now_ms, *self._rule_args_for(rules),
+        ]
+        try:
+            try:
+                raw: Any = await self._redis.evalsha(_SCRIPT_SHA, 1, key, *args)
+            except NoScriptError:
+                raw = await self._redis.eval(SCRIPT, 1, key, *args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis breaker step failed: {type(exc).__name__}") from None
+        return machine.Reply(bool(raw[0]), int(raw[1]), int(raw[2]))
+
+    async def breaker_read(
+        self, keys: Sequence[str], now_ms: int | None = None
+    ) -> tuple[int, list[machine.State | None]]:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                if now_ms is None:
+                    pipe.time()
+                for key in keys:
+                    pipe.hgetall(key)
+                results: list[Any] = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis breaker read failed: {type(exc).__name__}") from None
+        if now_ms is None:
+            seconds, micros = results.pop(0)
+            now_ms = int(seconds) * 1000 + int(micros) // 1000
+        return now_ms, [machine.decode(fields) for fields in results]
+
+    async def breaker_clear(self, key: str) -> None:
+        try:
+            await self._redis.delete(key)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis breaker clear failed: {type(exc).__name__}") from None
+
+    def _rule_args_for(self, rules: machine.Rules) -> list[str]:
+        # The same few policies are asked for on every request: encode each once.
+        cached = self._rules_cache.get(rules)
+        if cached is None:
+            cached = self._rules_cache[rules] = _rule_args(rules)
+        return cached

@@ -1,0 +1,1 @@
+"""The operators' API under ``/admin``, behind the admin key."""

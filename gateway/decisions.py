@@ -1,0 +1,130 @@
+"""The decision log: every routing decision with its attempts, kept bounded in the store.
+
+Recording is off the hot path: a request appends its record to a pending buffer and a
+background task serialises and writes batches to the store (Redis: every replica's
+decisions in one bounded log). While the store is unreachable, batches go to a local
+bounded log instead, so recent decisions stay explainable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from gateway import jsonio
+from gateway.pipeline import Outcome
+from gateway.routing import Decision
+from gateway.store import Store, StoreUnavailable
+from gateway.store.memory import MemoryStore
+
+log = logging.getLogger("grove.decisions")
+
+LOG = "grove:decisions"
+
+
+class Record(Protocol):
+    id: str
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+@dataclass(slots=True)
+class DecisionRecord:
+    """A routing decision and what became of it; serialised only when flushed or read."""
+
+    id: str
+    created: float
+    decision: Decision
+    outcome: Outcome
+
+    def to_dict(self) -> dict[str, Any]:
+        out = self.outcome
+        return {
+            "id": self.id,
+            "created": round(self.created, 3),
+            **self.decision.to_dict(),
+            "attempts": [a.to_dict() for a in out.attempts],
+            "served_by": out.served_by.key if out.served_by is not None else None,
+            "status": out.status,
+        }
+
+
+class DecisionLog:
+    def __init__(self, store: Store, max_entries: int = 1000, flush_interval_s: float = 0.1) -> None:
+        self.store = store
+        self.local = MemoryStore()  # where batches go while the store is unreachable
+        self.max_entries = max_entries
+        self.flush_interval_s = flush_interval_s
+        self._pending: dict[str, Record] = {}
+        self._inflight: dict[str, Record] = {}  # being written: still readable here meanwhile
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, record: Record) -> None:
+        self._pending[record.id] = record
+        if len(self._pending) >= 200:
+            self._wake.set()
+
+    async def get(self, decision_id: str) -> dict[str, Any] | None:
+        pending = self._pending.get(decision_id) or self._inflight.get(decision_id)
+        if pending is not None:
+            return pending.to_dict()
+        for store in (self.store, self.local):
+            try:
+                raw = await store.log_get(LOG, decision_id)
+            except StoreUnavailable:
+                continue
+            if raw is not None:
+                return dict(jsonio.loads(raw))
+        return None
+
+    async def recent(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Newest first: every replica's decisions when the store is shared."""
+        await self.flush()
+        try:
+            raws = await self.store.log_recent(LOG, limit)
+        except StoreUnavailable:
+            raws = await self.local.log_recent(LOG, limit)
+        return [dict(jsonio.loads(r)) for r in raws]
+
+    async def flush(self) -> None:
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, {}
+        self._inflight.update(batch)
+        entries = [(i, jsonio.dumps(r.to_dict())) for i, r in batch.items()]
+        try:
+            await self.store.log_append(LOG, entries, self.max_entries)
+        except StoreUnavailable as exc:
+            log.warning("decision log: store unreachable, %d records kept locally (%s)", len(entries), exc)
+            await self.local.log_append(LOG, entries, self.max_entries)
+        finally:
+            for decision_id in batch:
+                self._inflight.pop(decision_id, None)
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="decision-log")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception:  # the log must never take the gateway down
+                log.exception("decision log flush failed")
