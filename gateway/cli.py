@@ -1,4 +1,4 @@
-"""``grove-gateway``: serve, demo, models, config check, config schema."""
+"""``grove-gateway``: serve, demo, models, config check, config schema, route explain."""
 
 from __future__ import annotations
 
@@ -53,6 +53,17 @@ def _parser() -> argparse.ArgumentParser:
     check.set_defaults(run=_config_check)
     schema = config_sub.add_parser("schema", help="print the JSON Schema of config files")
     schema.set_defaults(run=_config_schema)
+
+    route = sub.add_parser("route", help="explain routing decisions")
+    route_sub = route.add_subparsers(title="route commands")
+    explain = route_sub.add_parser("explain", help="print the decision for a request, calling no upstream")
+    explain.add_argument("--config", type=Path, help="config directory (default ./config)")
+    explain.add_argument("--model", help="the request's model (a model id, a route, or auto)")
+    explain.add_argument("--prompt", help="a user message")
+    explain.add_argument("--request", type=Path, help="a chat-completions request body (JSON file)")
+    explain.add_argument("--component", help="as the x-grove-component header")
+    explain.add_argument("--capabilities", help="as the x-grove-capabilities header, e.g. reasoning=3,speed=1")
+    explain.set_defaults(run=_route_explain)
     return parser
 
 
@@ -95,6 +106,36 @@ def _models(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 1
     print(format_models_table(catalog))
+    return 0
+
+
+def _route_explain(args: argparse.Namespace) -> int:
+    from gateway.catalog import ConfigError, load_catalog
+    from gateway.errors import GatewayError
+    from gateway.routing import Router, extract_features
+
+    if args.request is not None:
+        body = jsonio.loads(args.request.read_bytes())
+    else:
+        body = {"messages": [{"role": "user", "content": args.prompt or ""}]}
+    if args.model:
+        body["model"] = args.model
+    if not isinstance(body, dict) or not body.get("model"):
+        print("route explain: give --model, or a --request body with a model", file=sys.stderr)
+        return 2
+    headers = {}
+    if args.capabilities:
+        headers["x-grove-capabilities"] = args.capabilities
+    try:
+        catalog = load_catalog(_config_dir(args))
+        decision = Router(catalog).decide(body["model"], extract_features(body, headers), component=args.component)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    except GatewayError as exc:
+        print(f"route explain: {exc.status} {exc.message}", file=sys.stderr)
+        return 1
+    sys.stdout.write(jsonio.dumps_pretty(decision.to_dict(), sort_keys=False).decode() + "\n")
     return 0
 
 

@@ -19,5 +19,5 @@ def dumps(obj: Any) -> bytes:
     return orjson.dumps(obj)
 
 
-def dumps_pretty(obj: Any) -> bytes:
-    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
+def dumps_pretty(obj: Any, *, sort_keys: bool = True) -> bytes:
+    return orjson.dumps(obj, option=orjson.OPT_INDENT_2 | (orjson.OPT_SORT_KEYS if sort_keys else 0))

@@ -87,3 +87,29 @@ def test_bad_setting_is_reported(monkeypatch, capsys) -> None:  # type: ignore[n
     monkeypatch.setenv("GROVE_PORT", "eighty")
     assert main(["config", "check"]) == 2
     assert "GROVE_PORT" in capsys.readouterr().err
+
+
+def test_route_explain_prints_the_decision_without_calling_upstreams(tmp_path: Path) -> None:
+    done = _cli("route", "explain", "--model", "auto", "--prompt", "Prove that sqrt(2) is irrational.",
+                "--capabilities", "reasoning=3")
+    assert done.returncode == 0, done.stderr
+    decision = json.loads(done.stdout)
+    assert decision["strategy"] == "capability" and decision["needs_source"] == "hint"
+    assert len(decision["chain"]) == 3
+    scores = [c["score"] for c in decision["candidates"] if c["status"] == "active"]  # deprecated rank last
+    assert scores == sorted(scores, reverse=True)
+    assert decision["chain"] == [c["key"] for c in decision["candidates"][:3]]
+
+    request = tmp_path / "req.json"
+    request.write_text(json.dumps({"model": "smart", "messages": [{"role": "user", "content": "hi"}]}))
+    done = _cli("route", "explain", "--request", str(request))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["chain"][0].startswith("claude-sonnet-4-5@")
+
+
+def test_route_explain_reports_bad_input() -> None:
+    done = _cli("route", "explain", "--model", "auto", "--prompt", "hi", "--capabilities", "bogus=1")
+    assert done.returncode == 1 and "unknown capability 'bogus'" in done.stderr
+    assert _cli("route", "explain", "--prompt", "hi").returncode == 2
+    done = _cli("route", "explain", "--model", "nope", "--prompt", "hi")
+    assert done.returncode == 1 and "404" in done.stderr
