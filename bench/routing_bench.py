@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.catalog import Catalog
-from gateway.routing import Health, Router, extract_features
+from gateway.routing import Decision, Health, Router, extract_features
 from gateway.routing.tokens import text_tokens
 
 MODELS = 50
@@ -139,14 +139,12 @@ def bench(runs: int) -> None:
         component = "planner" if "component" in name else None
 
         def run(model: str = model, body: dict[str, Any] = body, headers: dict[str, str] = headers,
-                component: str | None = component) -> object:  # fmt: skip
+                component: str | None = component) -> Decision:  # fmt: skip
             features = extract_features(body, headers)
             return router.decide(model, features, component=component, sticky_id="req-1", health=health)
 
         median, p99 = measure(run, runs)
-        decision = run()
-        assert not isinstance(decision, type(None))
-        print(f"{name:42} {median:10.1f} {p99:8.1f}   {' > '.join(decision.chain)}")  # type: ignore[attr-defined]
+        print(f"{name:42} {median:10.1f} {p99:8.1f}   {' > '.join(run().chain)}")
 
 
 def _encodings() -> dict[str, Callable[[str], int]]:

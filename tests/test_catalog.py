@@ -583,3 +583,16 @@ def test_json_schema_accepts_every_strategy_and_checks_component_names() -> None
     }  # fmt: skip
     assert list(validator.iter_errors(good)) == []
     assert list(validator.iter_errors({"components": {"Planner": "b"}})) != []
+
+
+def test_unknown_keys_inside_variants_and_weights_get_a_suggestion() -> None:
+    text = (
+        "routes:\n"
+        "  - name: r\n    strategy: weighted\n    variants:\n      - {name: a, weight: 1, modls: [m]}\n"
+        "  - name: s\n    strategy: capability\n    weights: {sped: 1}\n"
+    )
+    assert issues_of({"x.yaml": text}) == [
+        "x.yaml:5 routes[0].variants[0].models: is required",
+        "x.yaml:5 routes[0].variants[0]: unknown key 'modls' (did you mean 'models'?)",
+        "x.yaml:8 routes[1].weights: unknown key 'sped' (did you mean 'speed'?)",
+    ]

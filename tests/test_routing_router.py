@@ -4,7 +4,6 @@ and properties over random registries and requests."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -267,13 +266,14 @@ def registries(draw: st.DrawFn) -> tuple[Catalog, list[str]]:
             successor=None if successor == f"m{i}" else successor,
         ))  # fmt: skip
     ids = [s["id"] for s in specs]
+    some = st.lists(st.sampled_from(ids), min_size=1, unique=True)
     routes = [
-        {"name": "chain", "models": draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))},
+        {"name": "chain", "models": draw(some)},
         {"name": "cap", "strategy": "capability", "fallbacks": draw(st.integers(1, 5)),
          "price_weight": draw(st.floats(0, 2)), "latency_weight": draw(st.floats(0, 2))},
         {"name": "split", "strategy": "weighted", "variants": [
-            {"name": "x", "weight": draw(st.floats(0.1, 100)), "models": draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))},
-            {"name": "y", "weight": draw(st.floats(0.1, 100)), "models": draw(st.lists(st.sampled_from(ids), min_size=1, unique=True))},
+            {"name": "x", "weight": draw(st.floats(0.1, 100)), "models": draw(some)},
+            {"name": "y", "weight": draw(st.floats(0.1, 100)), "models": draw(some)},
         ]},
     ]  # fmt: skip
     return catalog(*specs, routes=routes), ids

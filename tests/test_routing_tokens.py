@@ -66,22 +66,17 @@ def test_a_message_counts_its_tool_calls_and_framing() -> None:
     assert counted == 100 + 2 * tokens.MESSAGE_TOKENS + tokens.MESSAGE_TOKENS
 
 
-def _o200k() -> Callable[[str], int]:
-    spec = importlib.util.find_spec("litellm")
-    assert spec is not None and spec.submodule_search_locations
-    cache = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
-    import os
-
-    os.environ.setdefault("TIKTOKEN_CACHE_DIR", str(cache))
-    import tiktoken
-
-    encoding = tiktoken.get_encoding("o200k_base")
-    return lambda text: len(encoding.encode(text, disallowed_special=()))
-
-
 @pytest.fixture(scope="module")
 def o200k() -> Callable[[str], int]:
-    return _o200k()
+    spec = importlib.util.find_spec("litellm")  # its path, without the 6-second import
+    assert spec is not None and spec.submodule_search_locations
+    cache = Path(next(iter(spec.submodule_search_locations))) / "litellm_core_utils" / "tokenizers"
+    import tiktoken
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("TIKTOKEN_CACHE_DIR", str(cache))  # litellm ships the encodings: no download
+        encoding = tiktoken.get_encoding("o200k_base")
+    return lambda text: len(encoding.encode(text, disallowed_special=()))
 
 
 CJK = (

@@ -115,11 +115,11 @@ def extract_features(body: Mapping[str, Any], headers: Mapping[str, str]) -> Fea
     if json_mode:
         total += tokens.json_tokens(response_format)
     temperature = body.get("temperature")
-    temperature = float(temperature) if isinstance(temperature, (int, float)) and not isinstance(temperature, bool) else None
+    if not isinstance(temperature, (int, float)) or isinstance(temperature, bool):
+        temperature = None
     input_tokens = int(total + 0.5)
-    inferred, signals = _infer(
-        input_tokens, _slice(last_user, _USER_SLICE) + "\n" + _slice(system, _SYSTEM_SLICE), tools or json_mode, temperature
-    )
+    text = _slice(last_user, _USER_SLICE) + "\n" + _slice(system, _SYSTEM_SLICE)
+    inferred, signals = _infer(input_tokens, text, tools or json_mode, temperature)
     return Features(
         input_tokens=input_tokens,
         max_tokens=_max_tokens(body),
@@ -127,7 +127,7 @@ def extract_features(body: Mapping[str, Any], headers: Mapping[str, str]) -> Fea
         tools=tools,
         images=images,
         json_mode=json_mode,
-        temperature=temperature,
+        temperature=None if temperature is None else float(temperature),
         hint=hint,
         hint_source=hint_source,
         inferred=inferred,

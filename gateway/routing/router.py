@@ -31,7 +31,7 @@ from collections import Counter
 from gateway.catalog import Catalog, KeySpec, RouteSpec, split_ref
 from gateway.errors import GatewayError, InvalidRequest, ModelGone, ModelNotFound, PermissionDenied, UpstreamUnavailable
 from gateway.routing.capability import DEFAULT_OUTPUT_TOKENS
-from gateway.routing.decision import REQUEST_CHECKS, Candidate, Decision, Exclusion, Health
+from gateway.routing.decision import REQUEST_CHECKS, Candidate, Decision, Health
 from gateway.routing.features import Features
 from gateway.routing.strategies import STRATEGIES, Ask, Choice, Strategy
 from gateway.routing.table import ModelTable, key_of
@@ -48,7 +48,9 @@ class Router:
         self._table = ModelTable(catalog)
         specs: dict[str, RouteSpec] = {AUTO: RouteSpec.model_validate({"name": AUTO, "strategy": "capability"})}
         specs.update((route.name, route) for route in catalog.routes)
-        self._plans: dict[str, Strategy] = {name: STRATEGIES[spec.strategy](spec, self._table) for name, spec in specs.items()}
+        self._plans: dict[str, Strategy] = {
+            name: STRATEGIES[spec.strategy](spec, self._table) for name, spec in specs.items()
+        }
         self._strategy = {name: spec.strategy for name, spec in specs.items()}
         self._grants = {key: self._grant(key) for key in catalog.keys}
 

@@ -79,6 +79,9 @@ class ChainStrategy:
         return self.rows
 
 
+_IDENTITIES = {"user": ("user", "key", "request"), "key": ("key", "request"), "none": ("request",)}
+
+
 class WeightedStrategy:
     def __init__(self, route: RouteSpec, table: ModelTable) -> None:
         self.salt = route.name.encode() + b"\x00"
@@ -110,9 +113,8 @@ class WeightedStrategy:
         return Choice(choice.chain, choice.candidates, choice.exclusions, variant=name)
 
     def identity(self, sticky: Mapping[str, str | None]) -> str:
-        # The configured identity first; without it, the client key, then the request's own id.
-        order = {"user": ("user", "key", "request"), "key": ("key", "request"), "none": ("request",)}[self.sticky]
-        return next((value for name in order if (value := sticky.get(name))), "")
+        """The identity to hash: the configured one, else the client key, else the request's id."""
+        return next((value for name in _IDENTITIES[self.sticky] if (value := sticky.get(name))), "")
 
 
 class CapabilityStrategy:
