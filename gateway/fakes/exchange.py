@@ -122,6 +122,7 @@ class Exchange(Response):
             or knobs.chunk_interval_ms
             or hang
             or (faults and knobs.cut_after_chunks is not None)
+            or knobs.hold_after_chunks is not None
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -193,6 +194,9 @@ class Exchange(Response):
                 await send({"type": "http.response.body", "body": stream.error_event, "more_body": False})
                 return True
             await _chunk(send, event)
+            if k.hold_after_chunks is not None and i + 1 == k.hold_after_chunks:
+                if not await _until(self._state.hold(), gone):
+                    return False
         self._state.count("completed")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
         return True
@@ -229,6 +233,17 @@ async def _pause(ms: float, gone: asyncio.Event) -> bool:
     except TimeoutError:
         return True
     return False
+
+
+async def _until(released: asyncio.Event, gone: asyncio.Event) -> bool:
+    """Wait for ``released``; False if the client went away first."""
+    waits = [asyncio.ensure_future(released.wait()), asyncio.ensure_future(gone.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    return released.is_set()
 
 
 async def _cut(scope: Scope, gone: asyncio.Event) -> None:

@@ -12,6 +12,8 @@ on every fake: ``POST /_fake/knobs``, ``POST /_fake/reset``, ``GET /_fake/reques
 
 from __future__ import annotations
 
+import asyncio
+
 import dataclasses
 import threading
 from collections import Counter, deque
@@ -50,6 +52,7 @@ class Knobs:
     tool_arguments: Mapping[str, Any] = field(default_factory=_default_tool_arguments)
     api_key: str | None = None  # the key the fake expects; None accepts any key
     context_window: int | None = None  # prompts above this many tokens get the context error
+    hold_after_chunks: int | None = None  # stream N chunks, then wait for ``FakeState.release()``
 
     @property
     def has_fault(self) -> bool:
@@ -97,6 +100,7 @@ class KnobsPatch(BaseModel):
     tool_arguments: dict[str, Any] | None = None
     api_key: str | None = None
     context_window: Annotated[int, Field(ge=1)] | None = None
+    hold_after_chunks: _Count | None = None
 
     def changes(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -129,6 +133,8 @@ class FakeState:
         self._failures_left: dict[str | None, int] = {}
         self._requests: deque[RecordedRequest] = deque(maxlen=max_requests)
         self._counters: Counter[str] = Counter()
+        self._released = False
+        self._holders: list[tuple[asyncio.AbstractEventLoop, asyncio.Event]] = []
 
     # --- knobs ---------------------------------------------------------------
 
@@ -152,7 +158,29 @@ class FakeState:
             self._failures_left.clear()
             self._requests.clear()
             self._counters.clear()
+            self._released = False
+            self._holders.clear()
             self._cond.notify_all()
+
+    # --- holding a stream (hold_after_chunks) --------------------------------------
+
+    def hold(self) -> asyncio.Event:
+        """An event, in the calling loop, that is set once ``release()`` is called (from any thread)."""
+        held = asyncio.Event()
+        with self._cond:
+            if self._released:
+                held.set()
+            else:
+                self._holders.append((asyncio.get_running_loop(), held))
+        return held
+
+    def release(self) -> None:
+        """Let every held stream go on (and every later one pass its hold point)."""
+        with self._cond:
+            self._released = True
+            holders, self._holders = self._holders, []
+        for loop, held in holders:
+            loop.call_soon_threadsafe(held.set)
 
     def knobs_for(self, model: str | None) -> Knobs:
         with self._cond:

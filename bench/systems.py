@@ -1,0 +1,158 @@
+"""The systems under test, each started pinned to one core: Grove Gateway, a minimal
+pass-through, and LiteLLM Proxy (installed into its own virtualenv under bench/.work)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+CLIENT_KEY = "sk-bench-client-key"
+ROOT = Path(__file__).resolve().parent.parent
+LITELLM_VERSION = "1.106.0"  # never 1.82.7 or 1.82.8
+
+
+@dataclass
+class System:
+    name: str
+    url: str
+    proc: subprocess.Popen[bytes]
+    startup_s: float
+    api_key: str | None
+    models: dict[str, str]  # scenario -> model name to send
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process tree (the server and any workers)."""
+        total = 0
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        for pid in pids:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        return total / 1024
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], started: float, timeout_s: float = 120) -> float:
+    # Polling is the measurement here: time from spawn to the first healthy answer.
+    while time.perf_counter() - started < timeout_s:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return time.perf_counter() - started
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.01)
+    raise RuntimeError(f"{url}: not healthy after {timeout_s} s")
+
+
+def gateway_config(directory: Path, upstream: str, *, litellm_models: bool = True) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    model = """  - {{id: {id}, provider: {provider}, upstream_model: {upstream}, context_window: 200000,
+     max_output_tokens: 8192, prices: {{input_per_mtok: 1.0, output_per_mtok: 4.0}},
+     capabilities: {{reasoning: 7, creativity: 7, precision: 7, speed: 7, context: 7}},
+     supports: {{tools: true, vision: true, json: true, streaming: true}}}}
+"""
+    providers = [("oai", "openai-compatible", f"{upstream}/oai/v1"), ("oai-sse", "openai-compatible",
+                                                                        f"{upstream}/oai-sse/v1")]
+    models = [("gpt-bench", "oai", "gpt-bench"), ("gpt-bench-stream", "oai-sse", "gpt-bench")]
+    if litellm_models:
+        providers += [("anth", "anthropic", f"{upstream}/anth"), ("anth-sse", "anthropic", f"{upstream}/anth-sse"),
+                      ("gem", "gemini", f"{upstream}/gem")]
+        models += [("claude-bench", "anth", "claude-bench"), ("claude-bench-stream", "anth-sse", "claude-bench"),
+                   ("gemini-bench", "gem", "gemini-bench")]
+    text = "providers:\n" + "".join(
+        f'  - {{id: {pid}, kind: {kind}, base_url: "{url}", api_key_env: BENCH_PROVIDER_KEY}}\n'
+        for pid, kind, url in providers)
+    text += "models:\n" + "".join(model.format(id=m, provider=p, upstream=u) for m, p, u in models)
+    second = "claude-bench" if litellm_models else "gpt-bench-stream"
+    text += f"routes:\n  - {{name: bench, models: [gpt-bench, {second}]}}\n"
+    text += f"keys:\n  - {{name: bench, sha256: {hashlib.sha256(CLIENT_KEY.encode()).hexdigest()}}}\n"
+    (directory / "bench.yaml").write_text(text)
+    return directory
+
+
+def start_gateway(port: int, config: Path, cpus: str, *, workers: int = 1, env: dict[str, str] | None = None) -> System:
+    full_env = {**os.environ, "BENCH_PROVIDER_KEY": "sk-bench-provider", "GROVE_LOG_LEVEL": "warning",
+                **(env or {})}
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        ["taskset", "-c", cpus, str(Path(sys.executable).parent / "grove-gateway"), "serve", "--port", str(port),
+         "--config", str(config), "--workers", str(workers)],
+        env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    startup = _wait_healthy(f"{url}/healthz", proc, started)
+    return System("grove", url, proc, startup, CLIENT_KEY, {
+        "openai": "bench", "anthropic": "claude-bench", "gemini": "gemini-bench",
+        "openai-stream": "gpt-bench-stream", "anthropic-stream": "claude-bench-stream",
+    })
+
+
+def start_passthrough(port: int, upstream: str, cpus: str) -> System:
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        ["taskset", "-c", cpus, sys.executable, "-m", "uvicorn", "bench.passthrough:app", "--port", str(port),
+         "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"],
+        cwd=ROOT, env={**os.environ, "BENCH_UPSTREAM": upstream},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    startup = _wait_healthy(f"{url}/healthz", proc, started)
+    return System("passthrough", url, proc, startup, None, {"openai": "gpt-bench", "openai-stream": "gpt-bench"})
+
+
+def litellm_venv(workdir: Path) -> Path:
+    venv = workdir / "litellm-venv"
+    litellm = venv / "bin" / "litellm"
+    if not litellm.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "--quiet", f"litellm[proxy]=={LITELLM_VERSION}"],
+                       check=True)
+    return litellm
+
+
+def start_litellm(port: int, upstream: str, workdir: Path, cpus: str) -> System:
+    binary = litellm_venv(workdir)
+    entries = [
+        ("gpt-bench", "openai/gpt-bench", f"{upstream}/oai/v1"),
+        ("gpt-bench-stream", "openai/gpt-bench", f"{upstream}/oai-sse/v1"),
+        ("claude-bench", "anthropic/claude-bench", f"{upstream}/anth"),
+        ("claude-bench-stream", "anthropic/claude-bench", f"{upstream}/anth-sse"),
+        ("gemini-bench", "gemini/gemini-bench", f"{upstream}/gem"),
+    ]
+    config = workdir / "litellm.yaml"
+    config.write_text("model_list:\n" + "".join(
+        f"  - model_name: {name}\n    litellm_params: {{model: {model}, api_base: \"{base}\", api_key: sk-bench}}\n"
+        for name, model, base in entries
+    ) + "general_settings: {master_key: sk-bench-master}\nlitellm_settings: {drop_params: true}\n")
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_LOG": "ERROR",
+           "DISABLE_SCHEMA_UPDATE": "true"}
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        ["taskset", "-c", cpus, str(binary), "--config", str(config), "--port", str(port), "--num_workers", "1"],
+        env=env, stdout=subprocess.DEVNULL, stderr=(workdir / "litellm.log").open("wb"),
+    )
+    url = f"http://127.0.0.1:{port}"
+    startup = _wait_healthy(f"{url}/health/liveliness", proc, started, timeout_s=300)
+    return System("litellm-proxy", url, proc, startup, "sk-bench-master", {
+        "openai": "gpt-bench", "anthropic": "claude-bench", "gemini": "gemini-bench",
+        "openai-stream": "gpt-bench-stream", "anthropic-stream": "claude-bench-stream",
+    })
