@@ -11,8 +11,6 @@ import argparse
 import os
 import platform
 import socket
-import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +87,6 @@ def main() -> int:
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "kernel": platform.release()}, "duration_s": args.duration}
     try:
-        time.sleep(0.3)  # nginx has no readiness signal; it binds within milliseconds
         direct: dict[str, WrkResult] = {}
         direct_ttfb: dict[str, TtfbResult] = {}
         for scenario, path in DIRECT_PATHS.items():

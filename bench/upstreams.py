@@ -6,7 +6,9 @@ benchmark's upstream speaks exactly what the tests' fakes speak.
 
 from __future__ import annotations
 
+import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,9 +89,20 @@ http {{
 class Nginx:
     def __init__(self, workdir: Path, port: int, cpu: int) -> None:
         self.url = f"http://127.0.0.1:{port}"
-        conf = nginx_config(workdir, port, record_bodies())
+        conf = nginx_config(workdir.resolve(), port, record_bodies())
         self.proc = subprocess.Popen(["taskset", "-c", str(cpu), "nginx", "-c", str(conf)],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while True:  # nginx has no readiness signal: wait until it accepts connections
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"nginx failed: {self.proc.stderr.read().decode() if self.proc.stderr else ''}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def stop(self) -> None:
         self.proc.terminate()
