@@ -78,7 +78,7 @@ def redis_client() -> Iterator[redis.Redis]:
 
 
 class GatewayProcess:
-    """``grove-gateway serve`` in a child process; ready once it logs start-up complete."""
+    """``grove-gateway serve`` in a child process; ready once uvicorn says it is listening."""
 
     def __init__(self, config_dir: Path, port: int, env: dict[str, str]) -> None:
         self.port = port
@@ -92,7 +92,7 @@ class GatewayProcess:
         assert self.proc.stderr is not None
         for line in self.proc.stderr:  # blocks until the child says something: no polling
             self.log.append(line)
-            if "Application startup complete" in line:
+            if "Uvicorn running on" in line:
                 break
         else:
             raise RuntimeError("gateway process exited during start-up:\n" + "".join(self.log))

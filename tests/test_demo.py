@@ -20,7 +20,7 @@ def test_demo_serves_all_three_provider_kinds() -> None:
         printed = []
         for line in proc.stdout:  # blocks until the demo says it is up
             printed.append(line)
-            if "Application startup complete" in line:
+            if "Uvicorn running on" in line:
                 break
         text = "".join(printed)
         assert f"http://127.0.0.1:{port}/v1" in text and "curl" in text
