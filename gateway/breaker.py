@@ -108,6 +108,7 @@ class Breakers:
         self._timeout_s = store_timeout_s
         self._recheck_s = recheck_s
         self._local = MemoryStore()
+        self._in_process = isinstance(store, MemoryStore)
         self._down = False
         self._next_recheck = 0.0
         self._plain: dict[str, bool] = {}  # last reply said closed with no failure streak
@@ -170,6 +171,8 @@ class Breakers:
 
     async def _run(self, op: Callable[[Store], Awaitable[T]]) -> T:
         """``op`` on the shared store, or on local state when the shared store fails or stalls."""
+        if self._in_process:  # the embedded store neither fails nor stalls: no timer to arm
+            return await op(self._store)
         if self._try_shared():
             try:
                 async with asyncio.timeout(self._timeout_s):
