@@ -65,4 +65,10 @@ def key(name: str = "app", allowed: tuple[str, ...] = (), default_component: str
 
 
 def features(input_tokens: int = 100, max_tokens: int | None = None, **extra: Any) -> Features:
-    return Features(input_tokens=input_tokens, max_tokens=max_tokens, **extra)
+    """Features as given; ``inferred``/``signals`` stand in for what inference would find."""
+    inferred = extra.pop("inferred", None)
+    signals = extra.pop("signals", ())
+    made = Features(input_tokens=input_tokens, max_tokens=max_tokens, **extra)
+    if inferred is not None:
+        made._inference.append((inferred, tuple(signals)))
+    return made

@@ -188,6 +188,8 @@ def test_text_parts_are_sliced_too() -> None:
 
 def test_features_serialise_to_json() -> None:
     f = extract_features(chat(temperature=1.5, user="u"), {"x-grove-capabilities": "speed=3"})
+    assert "signals" not in f.to_dict()  # inference runs only when a strategy needs it
+    assert f.inferred[1] == 3.0  # creativity, from the temperature
     data = jsonio.loads(jsonio.dumps(f.to_dict()))
     assert data["hint"] == {"reasoning": 0, "creativity": 0, "precision": 0, "speed": 3, "context": 0}
     assert data["hint_source"] == "header" and data["user"] == "u" and data["temperature"] == 1.5

@@ -27,7 +27,7 @@ system (or developer) prompt.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.catalog_schema import CAPABILITIES
@@ -61,12 +61,30 @@ class Features:
     temperature: float | None = None
     hint: Needs | None = None
     hint_source: str | None = None
-    inferred: Needs = (1.0, 0.0, 1.0, 0.0, 0.0)
-    signals: tuple[str, ...] = ()
     user: str | None = None
     """The end user's id (body ``user`` or ``safety_identifier``, or ``metadata.user_id``)."""
+    text: str = field(default="", repr=False, compare=False)
+    """The bounded slice of prompt text that inference reads."""
+    _inference: list[tuple[Needs, tuple[str, ...]]] = field(default_factory=list, repr=False, compare=False)
+
+    # Inference reads the prompt slice; only the capability strategy needs it, so it runs on
+    # first use (and at most once) rather than for every request.
+    @property
+    def inferred(self) -> Needs:
+        return self._infer()[0]
+
+    @property
+    def signals(self) -> tuple[str, ...]:
+        return self._infer()[1]
+
+    def _infer(self) -> tuple[Needs, tuple[str, ...]]:
+        if not self._inference:
+            self._inference.append(_infer(self.input_tokens, self.text, self.tools or self.json_mode,
+                                          self.temperature))
+        return self._inference[0]
 
     def to_dict(self) -> dict[str, Any]:
+        inferred = {"inferred": needs_dict(self.inferred), "signals": list(self.signals)} if self._inference else {}
         return {
             "input_tokens": self.input_tokens,
             "max_tokens": self.max_tokens,
@@ -77,8 +95,7 @@ class Features:
             "temperature": self.temperature,
             "hint": None if self.hint is None else needs_dict(self.hint),
             "hint_source": self.hint_source,
-            "inferred": needs_dict(self.inferred),
-            "signals": list(self.signals),
+            **inferred,
             "user": self.user,
         }
 
@@ -118,8 +135,6 @@ def extract_features(body: Mapping[str, Any], headers: Mapping[str, str]) -> Fea
     if not isinstance(temperature, (int, float)) or isinstance(temperature, bool):
         temperature = None
     input_tokens = int(total + 0.5)
-    text = _slice(last_user, _USER_SLICE) + "\n" + _slice(system, _SYSTEM_SLICE)
-    inferred, signals = _infer(input_tokens, text, tools or json_mode, temperature)
     return Features(
         input_tokens=input_tokens,
         max_tokens=_max_tokens(body),
@@ -130,9 +145,8 @@ def extract_features(body: Mapping[str, Any], headers: Mapping[str, str]) -> Fea
         temperature=None if temperature is None else float(temperature),
         hint=hint,
         hint_source=hint_source,
-        inferred=inferred,
-        signals=signals,
         user=_user(body),
+        text=_slice(last_user, _USER_SLICE) + "\n" + _slice(system, _SYSTEM_SLICE),
     )
 
 
