@@ -136,7 +136,7 @@ def start_litellm(port: int, upstream: str, workdir: Path, cpus: str) -> System:
         ("gpt-bench-stream", "openai/gpt-bench", f"{upstream}/oai-sse/v1"),
         ("claude-bench", "anthropic/claude-bench", f"{upstream}/anth"),
         ("claude-bench-stream", "anthropic/claude-bench", f"{upstream}/anth-sse"),
-        ("gemini-bench", "gemini/gemini-bench", f"{upstream}/gem"),
+        ("gemini-bench", "gemini/gemini-bench", f"{upstream}/gem/v1beta"),  # litellm appends /models/...
     ]
     config = workdir / "litellm.yaml"
     config.write_text("model_list:\n" + "".join(
