@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from gateway import jsonio, streaming
 from gateway.auth import check_allowed
+from gateway.cost import format_usd
 from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
 from gateway.decisions import DecisionLog, DecisionRecord
 from gateway.pipeline import Outcome, Pipeline
@@ -20,6 +21,7 @@ from gateway.providers.base import ChatRequest
 from gateway.registry import Registry
 from gateway.routing import COMPONENT_HEADER, extract_features, without_hint
 from gateway.store import StoreUnavailable
+from gateway.telemetry.middleware import request_telemetry
 from gateway.wire import parse_chat_request
 
 JSON = "application/json"
@@ -46,11 +48,15 @@ class OpenAIAPI:
     async def chat_completions(self, request: Request) -> Response:
         request_id = uuid.uuid4().hex
         headers = {"x-grove-request-id": request_id}
+        rt = request_telemetry(request.scope)
+        rt.chat_request(request_id)
         try:
             snapshot = self.registry.snapshot
             key = snapshot.auth.authenticate(request.headers)
             req = _parse(await self._read_body(request))
+            rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
+            routing_started = time.time_ns()
             features = extract_features(req.body, request.headers)
             decision = snapshot.router.decide(
                 req.model, features, component=request.headers.get(COMPONENT_HEADER), key=key,
@@ -61,24 +67,30 @@ class OpenAIAPI:
                 req = replace(req, body=stripped, raw=jsonio.dumps(stripped))
         except GatewayError as exc:
             return error_response(exc, headers)
+        out = Outcome()
+        rt.routed(decision, routing_started, out)
         headers["x-grove-decision-id"] = request_id
         headers["x-grove-route"] = decision.route or req.model
         if decision.variant:
             headers["x-grove-variant"] = decision.variant
         if decision.deprecation:
             headers["x-grove-deprecation"] = decision.deprecation
-        out = Outcome()
         # Logged once the outcome is final: at the end of the request, or of its stream.
         record = DecisionRecord(request_id, time.time(), decision, out)
         try:
             chain = snapshot.chain(decision.chain)
             if req.stream:
-                stream = await self.pipeline.stream(req, chain, out, on_close=lambda: self.decisions.record(record))
+                # A stream's cost is known only at its end: it goes to the span, the access log
+                # and the usage sums, not into a header.
+                stream = await self.pipeline.stream(req, chain, out, on_close=lambda: self.decisions.record(record),
+                                                    observer=rt)
                 _outcome_headers(headers, out)
                 return StreamingResponse(stream.body, media_type=streaming.MEDIA_TYPE,
                                          headers={**headers, **streaming.HEADERS})
-            completion = await self.pipeline.complete(req, chain, out)
+            completion = await self.pipeline.complete(req, chain, out, observer=rt)
             _outcome_headers(headers, out)
+            if rt.cost_usd is not None:
+                headers["x-grove-cost-usd"] = format_usd(rt.cost_usd)
             self.decisions.record(record)
             return Response(completion.body, media_type=JSON, headers=headers)
         except GatewayError as exc:

@@ -41,6 +41,7 @@ from gateway.registry import Deployment
 from gateway.routing import Health
 from gateway.stats import Stats
 from gateway.streaming import DONE, error_event, frame
+from gateway.telemetry.observer import UNWATCHED, AttemptWatch, Observer
 from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("grove.pipeline")
@@ -102,6 +103,7 @@ class _Opened:
     translator: Translator
     first: list[bytes]
     ended: bool
+    watch: AttemptWatch
 
 
 def reason(exc: UpstreamError) -> str:
@@ -129,21 +131,26 @@ class Pipeline:
                 del self._open_until[key]
         return Health(frozenset(self._open_until), self.stats.latency_ms, self.stats.error_rate)
 
-    async def complete(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome) -> Completion:
-        async def attempt(deployment: Deployment, translator: Translator, remaining: float) -> Completion:
+    async def complete(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
+                       observer: Observer = UNWATCHED) -> Completion:
+        async def attempt(deployment: Deployment, translator: Translator, remaining: float,
+                          watch: AttemptWatch) -> Completion:
             timeouts = replace(deployment.timeouts, total_s=min(deployment.timeouts.total_s, remaining))
             async with self.pool.send(translator.request(), timeouts, deployment.provider_id) as resp:
                 body = await resp.read()
                 if resp.status >= 400:
                     raise translator.error(resp.status, body, resp.headers)
-                return translator.response(body)
+                completion = translator.response(body)
+            watch.completed(completion)
+            return completion
 
-        return await self._run(req, chain, out, attempt)
+        return await self._run(req, chain, out, attempt, observer)
 
     async def stream(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
-                     on_close: Callable[[], None] | None = None) -> Stream:
+                     on_close: Callable[[], None] | None = None, observer: Observer = UNWATCHED) -> Stream:
         """Commit a stream; ``on_close`` runs when it has ended, however it ended."""
-        async def attempt(deployment: Deployment, translator: Translator, remaining: float) -> _Opened:
+        async def attempt(deployment: Deployment, translator: Translator, remaining: float,
+                          watch: AttemptWatch) -> _Opened:
             stack = AsyncExitStack()
             try:
                 resp = await stack.enter_async_context(
@@ -163,14 +170,15 @@ class Pipeline:
             except BaseException:
                 await stack.aclose()
                 raise
-            return _Opened(deployment, stack, events, translator, first, ended)
+            watch.first_chunk(first)
+            return _Opened(deployment, stack, events, translator, first, ended, watch)
 
-        opened = await self._run(req, chain, out, attempt)
+        opened = await self._run(req, chain, out, attempt, observer)
         return Stream(self._relay(opened, out, on_close))
 
     async def _run(
         self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
-        attempt: Callable[[Deployment, Translator, float], Awaitable[T]],
+        attempt: Callable[[Deployment, Translator, float, AttemptWatch], Awaitable[T]], observer: Observer,
     ) -> T:
         policy = self.policy
         deadline = time.monotonic() + policy.deadline_s
@@ -178,6 +186,7 @@ class Pipeline:
         for index, deployment in enumerate(chain):
             if deployment.model.context_window <= min_window:
                 out.attempts.append(Attempt(deployment.key, "context_too_small", 0.0))
+                observer.skipped(deployment, "context_too_small", "closed")
                 continue
             tries = 1 + (policy.retries if index == len(chain) - 1 else 0)
             for try_number in range(tries):
@@ -187,20 +196,27 @@ class Pipeline:
                 allowed, state = await self.breakers.allow(deployment.key)
                 if not allowed:
                     out.attempts.append(Attempt(deployment.key, "breaker_open", 0.0, breaker=state))
+                    observer.skipped(deployment, "breaker_open", state)
                     self._open_until[deployment.key] = time.monotonic() + _OPEN_RECHECK_S
                     break
                 started = time.perf_counter()
-                translator = deployment.provider.translator(req, deployment.model.upstream_model)
+                previous = (out.attempts[-1].deployment, out.attempts[-1].outcome) if out.attempts else None
+                watch = observer.attempt(deployment, len(out.attempts) + 1, state, previous)
                 try:
-                    result = await attempt(deployment, translator, remaining)
+                    translator = deployment.provider.translator(req, deployment.model.upstream_model)
+                    result = await attempt(deployment, translator, remaining, watch)
                 except UpstreamError as exc:
-                    delay = await self._failed(out, deployment, started, exc, state, try_number)
+                    delay = await self._failed(out, deployment, started, exc, state, try_number, watch)
                     if isinstance(exc, ContextTooLong):
                         min_window = deployment.model.context_window
                     if delay is None or try_number + 1 >= tries or time.monotonic() + delay >= deadline:
                         break
+                    observer.backoff(delay)
                     await asyncio.sleep(delay)
                     continue
+                except BaseException as exc:  # cancelled (the client went away), or a bug of ours
+                    watch.failed(exc)
+                    raise
                 latency = _ms(started)
                 out.attempts.append(Attempt(deployment.key, "ok", latency, breaker=state))
                 out.served_by, out.translator = deployment, translator
@@ -210,9 +226,10 @@ class Pipeline:
         raise self._exhausted(out)
 
     async def _failed(self, out: Outcome, deployment: Deployment, started: float, exc: UpstreamError, state: str,
-                      try_number: int) -> float | None:
+                      try_number: int, watch: AttemptWatch) -> float | None:
         """Record a failed attempt; return the backoff before retrying it, or raise if it must not be."""
         exc.message = self.redact(exc.message)
+        watch.failed(exc)
         latency = _ms(started)
         out.attempts.append(Attempt(deployment.key, reason(exc), latency, exc.message, state))
         out.last_error = exc
@@ -239,19 +256,26 @@ class Pipeline:
         return UpstreamUnavailable(f"All {len(out.attempts)} attempts failed: {tried}.", code="all_attempts_failed")
 
     async def _relay(self, opened: _Opened, out: Outcome, on_close: Callable[[], None] | None) -> AsyncIterator[bytes]:
-        translator = opened.translator
+        translator, watch = opened.translator, opened.watch
+        error: UpstreamError | None = None
+        finished = False
         async with opened.stack:
             try:
                 for payload in opened.first:
+                    watch.chunk(payload)
                     yield frame(payload)
                 if not opened.ended:
                     async for event, data in opened.events:
                         for payload in translator.stream_event(event, data):
+                            watch.chunk(payload)
                             yield frame(payload)
                     for payload in translator.stream_close():
+                        watch.chunk(payload)
                         yield frame(payload)
+                finished = True
             except UpstreamError as exc:
                 exc.message = self.redact(exc.message)
+                error, finished = exc, True
                 out.attempts[-1].outcome, out.attempts[-1].error = f"stream_{reason(exc)}", exc.message
                 out.status = exc.status
                 self.stats.observe(opened.deployment.key, 0.0, failed=True)
@@ -261,9 +285,11 @@ class Pipeline:
             except Exception:  # a bug of ours must still end the stream visibly, not silently
                 log.exception("stream relay failed")
                 out.status = 502
-                yield error_event(UpstreamBadResponse("the gateway could not relay the upstream stream"))
+                error, finished = UpstreamBadResponse("the gateway could not relay the upstream stream"), True
+                yield error_event(error)
                 return
             finally:
+                watch.stream_ended(translator.usage, error, cancelled=not finished)
                 if on_close is not None:
                     on_close()
             yield DONE

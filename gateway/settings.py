@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from gateway.breaker import BreakerPolicy
+from gateway.telemetry.config import OtelSettings
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 
@@ -30,6 +31,11 @@ class Settings:
     ttft_s: float = 30.0
     breaker_failures: int = 5
     breaker_cooldown_s: float = 10.0
+    record_content: bool = False
+    """Put prompts and completions on spans and in the access log (opt-in: they hold user data)."""
+    access_log: bool = True
+    usage_retention_days: int = 400
+    otel: OtelSettings = field(default_factory=OtelSettings)
 
     @property
     def breaker_policy(self) -> BreakerPolicy:
@@ -53,6 +59,10 @@ class Settings:
             ttft_s=_float(env, "GROVE_TTFT_S", base.ttft_s),
             breaker_failures=_int(env, "GROVE_BREAKER_FAILURES", base.breaker_failures),
             breaker_cooldown_s=_float(env, "GROVE_BREAKER_COOLDOWN_S", base.breaker_cooldown_s),
+            record_content=_bool(env, "GROVE_RECORD_CONTENT", base.record_content),
+            access_log=_bool(env, "GROVE_ACCESS_LOG", base.access_log),
+            usage_retention_days=_int(env, "GROVE_USAGE_RETENTION_DAYS", base.usage_retention_days),
+            otel=_otel(env),
         )
 
 
@@ -80,3 +90,25 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0:
         raise SettingsError(f"{name}: must be greater than 0, got {raw}")
     return value
+
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise SettingsError(f"{name}: expected true or false, got {raw!r}")
+
+
+def _otel(env: Mapping[str, str]) -> OtelSettings:
+    try:
+        return OtelSettings.from_env(env)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None

@@ -1,4 +1,4 @@
-"""Admin endpoints: routing decisions and breakers (more arrive with the operators' issue).
+"""Admin endpoints: routing decisions, breakers and usage (more arrive with the operators' issue).
 
 Every route checks the admin key (``GROVE_ADMIN_KEY``) with a constant-time comparison; a
 client key never passes. With no admin key configured the admin API is disabled.
@@ -7,6 +7,8 @@ client key never passes. With no admin key configured the admin API is disabled.
 from __future__ import annotations
 
 import hmac
+import re
+import time
 from collections.abc import Iterable
 
 from starlette.requests import Request
@@ -18,22 +20,27 @@ from gateway.breaker import Breakers
 from gateway.decisions import DecisionLog
 from gateway.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, PermissionDenied
 from gateway.registry import Registry
+from gateway.telemetry.usage import FIELDS, UsageLog, utc_day
 
 JSON = "application/json"
+_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class AdminAPI:
-    def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers) -> None:
+    def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers,
+                 usage: UsageLog | None = None) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.registry = registry
         self.decisions = decisions
         self.breakers = breakers
+        self.usage = usage
 
     def routes(self) -> list[Route]:
         return [
             Route("/admin/decisions", self._guard(self.list_decisions), methods=["GET"]),
             Route("/admin/decisions/{decision_id}", self._guard(self.get_decision), methods=["GET"]),
             Route("/admin/breakers", self._guard(self.list_breakers), methods=["GET"]),
+            Route("/admin/usage", self._guard(self.get_usage), methods=["GET"]),
         ]
 
     def _guard(self, handler):  # type: ignore[no-untyped-def]
@@ -80,3 +87,16 @@ class AdminAPI:
             for v in views
         ]
         return Response(jsonio.dumps({"object": "list", "data": data}), media_type=JSON)
+
+    async def get_usage(self, request: Request) -> Response:
+        """``?day=YYYY-MM-DD`` (UTC, default today): requests, tokens and cost per model, route and key."""
+        if self.usage is None:
+            raise NotFound("Usage is not recorded by this gateway.", code="usage_disabled")
+        day = request.query_params.get("day") or utc_day(time.time())
+        if not _DAY.match(day):
+            raise InvalidRequest("'day' must be a date like 2025-01-31 (UTC).", param="day")
+        rows, complete = await self.usage.day(day)
+        total = {name: sum(row[name] for row in rows) for name in FIELDS}
+        total["cost_usd"] = round(total["cost_usd"], 10)
+        body = {"object": "usage", "day": day, "data": rows, "total": total, "complete": complete}
+        return Response(jsonio.dumps(body), media_type=JSON)

@@ -132,6 +132,59 @@ def _warm_up(bridge: Bridge) -> None:
         bridge.gemini_usage({"usageMetadata": usage})
 
 
+# litellm's price-table names for a model of each provider kind, most specific first.
+_PRICE_NAMES: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    "openai-compatible": ("{m}", "openai/{m}"),
+    "anthropic": ("{m}", "anthropic/{m}"),
+    "gemini": ("gemini/{m}", "{m}"),
+})
+_PRICE_TABLE = "model_prices_and_context_window_backup.json"
+
+
+def model_prices(model: str, kind: str) -> tuple[float, float, float | None] | None:
+    """litellm's price for ``model`` (an upstream model name) as (input, output, cached input)
+    USD per million tokens, or None if litellm does not know it.
+
+    Reads ``litellm.model_cost`` when litellm is already imported; otherwise the price table
+    bundled with the package, without importing litellm (which takes seconds). Meant for
+    start-up and reloads, never for a request: the file read costs tens of milliseconds."""
+    table = _price_table()
+    for pattern in _PRICE_NAMES.get(kind, ("{m}",)):
+        entry = table.get(pattern.format(m=model))
+        if isinstance(entry, dict) and isinstance(entry.get("input_cost_per_token"), (int, float)):
+            cached = entry.get("cache_read_input_token_cost")
+            return (
+                _per_mtok(entry["input_cost_per_token"]),
+                _per_mtok(entry.get("output_cost_per_token") or 0),
+                None if not isinstance(cached, (int, float)) else _per_mtok(cached),
+            )
+    return None
+
+
+def _per_mtok(per_token: float) -> float:
+    return round(float(per_token) * 1_000_000, 9)  # 4e-07 * 1e6 is 0.39999999999999997
+
+
+def _price_table() -> Mapping[str, Any]:
+    import sys
+
+    loaded = sys.modules.get("litellm")
+    if loaded is not None and isinstance(getattr(loaded, "model_cost", None), dict):
+        return loaded.model_cost  # type: ignore[no-any-return]
+    from importlib.util import find_spec
+    from pathlib import Path
+
+    spec = find_spec("litellm")  # locates the package without running its __init__
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / _PRICE_TABLE
+    try:
+        data = jsonio.loads(path.read_bytes())
+    except (OSError, jsonio.JSONDecodeError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 class LoggingStub:
     """The least of litellm's logging object its transformers touch: no logging at all."""
 

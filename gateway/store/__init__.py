@@ -1,14 +1,14 @@
 """Shared state behind a small protocol: in-memory (embedded default) or Redis.
 
-Everything replicas must agree on (the published registry, the circuit breakers, later
-limits and logs) goes through a ``Store``. Backends translate their failures into
+Everything replicas must agree on (the published registry, the circuit breakers, usage
+counters, later limits and logs) goes through a ``Store``. Backends translate their failures into
 ``StoreUnavailable`` so callers can degrade to local state instead of failing a
 request.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from gateway.store.breaker_machine import Event, Reply, Rules, State
@@ -53,6 +53,18 @@ class Store(Protocol):
 
     async def log_recent(self, log: str, limit: int) -> list[bytes]:
         """Newest first."""
+        ...
+
+
+    # Counters (usage sums): named numeric fields under a key, incremented atomically.
+
+    async def counters_add(self, updates: Mapping[str, Mapping[str, int | float]], ttl_s: float | None = None) -> None:
+        """Add each value to its field, for every key, as one atomic step; ``ttl_s`` (re)sets
+        each touched key's expiry. Ints stay exact; floats are added as floats."""
+        ...
+
+    async def counters_get(self, key: str) -> dict[str, float]:
+        """Every field of ``key`` (empty when it does not exist)."""
         ...
 
 

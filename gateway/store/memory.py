@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from itertools import islice
-from collections.abc import Sequence
 
 from gateway.store import breaker_machine as machine
 
@@ -28,6 +27,7 @@ class MemoryStore:
         self._data: dict[str, tuple[bytes, float | None]] = {}
         self._breakers: dict[str, machine.State] = {}
         self._logs: dict[str, OrderedDict[str, bytes]] = {}
+        self._counters: dict[str, tuple[dict[str, int | float], float | None]] = {}
 
     async def get(self, key: str) -> bytes | None:
         item = self._data.get(key)
@@ -50,6 +50,7 @@ class MemoryStore:
         self._data.clear()
         self._breakers.clear()
         self._logs.clear()
+        self._counters.clear()
 
     async def log_append(self, log: str, entries: Sequence[tuple[str, bytes]], max_len: int) -> None:
         items = self._logs.setdefault(log, OrderedDict())
@@ -67,6 +68,23 @@ class MemoryStore:
         if not items:
             return []
         return [items[k] for k in islice(reversed(items), limit)]
+
+    async def counters_add(self, updates: Mapping[str, Mapping[str, int | float]], ttl_s: float | None = None) -> None:
+        now = time.monotonic()
+        for key, fields in updates.items():
+            item = self._counters.get(key)
+            if item is None or (item[1] is not None and item[1] <= now):
+                item = ({}, None)
+            values, expires = item
+            for name, value in fields.items():
+                values[name] = values.get(name, 0) + value
+            self._counters[key] = (values, expires if ttl_s is None else now + ttl_s)
+
+    async def counters_get(self, key: str) -> dict[str, float]:
+        item = self._counters.get(key)
+        if item is None or (item[1] is not None and item[1] <= time.monotonic()):
+            return {}
+        return {name: float(value) for name, value in item[0].items()}
 
     async def breaker_step(
         self, key: str, event: machine.Event, rules: machine.Rules, now_ms: int | None = None

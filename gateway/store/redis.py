@@ -2,13 +2,14 @@
 
 Breaker transitions run server-side as one Lua script per event (``breaker_lua``), called
 by EVALSHA with a fallback to EVAL when Redis has not cached the script (NOSCRIPT: after a
-restart or SCRIPT FLUSH); EVAL caches it again for the next call.
+restart or SCRIPT FLUSH); EVAL caches it again for the next call. Counters are hash fields
+bumped by HINCRBY / HINCRBYFLOAT inside one MULTI/EXEC, so a batch lands whole or not at all.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -109,6 +110,30 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis log read failed: {type(exc).__name__}") from None
         return [bytes(v) for v in values if v is not None]
+
+    async def counters_add(self, updates: Mapping[str, Mapping[str, int | float]], ttl_s: float | None = None) -> None:
+        if not updates:
+            return
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for key, fields in updates.items():
+                    for name, value in fields.items():
+                        if isinstance(value, int):
+                            pipe.hincrby(key, name, value)
+                        else:
+                            pipe.hincrbyfloat(key, name, value)
+                    if ttl_s is not None:
+                        pipe.pexpire(key, max(1, int(ttl_s * 1000)))
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis counters update failed: {type(exc).__name__}") from None
+
+    async def counters_get(self, key: str) -> dict[str, float]:
+        try:
+            raw: dict[Any, Any] = await self._redis.hgetall(key)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis counters read failed: {type(exc).__name__}") from None
+        return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
 
     async def breaker_step(
         self, key: str, event: machine.Event, rules: machine.Rules, now_ms: int | None = None

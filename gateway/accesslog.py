@@ -1,0 +1,64 @@
+"""The access log: one JSON object per line per request, on the ``grove.access`` logger.
+
+Promises:
+- One line per request, written when the request is over (for a stream, when it has ended),
+  with the request id, trace id, method, path, route, the model that served it, attempts and
+  their outcomes, status, latency, time to first token, tokens and cost. Health probes and
+  metric scrapes are not logged.
+- No secrets: no header, key or URL query is ever put in an entry. No prompt or completion
+  either, unless content recording is opted into (``GROVE_RECORD_CONTENT=true``).
+- ``install_stdout_handler`` (called by ``grove-gateway serve``'s app factory, unless the
+  logger already has a handler) prints bare JSON lines to standard output, not through the
+  root logger's formatter, so a log shipper can parse each line as it is. Elsewhere (tests,
+  embedding) the logger is an ordinary one: configure it as you like.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any, TextIO
+
+from gateway import jsonio
+
+LOGGER = "grove.access"
+
+
+class AccessLog:
+    def __init__(self, logger: logging.Logger | None = None, *, enabled: bool = True) -> None:
+        self.logger = logger or logging.getLogger(LOGGER)
+        self._on = enabled
+
+    @property
+    def enabled(self) -> bool:
+        return self._on and self.logger.isEnabledFor(logging.INFO)
+
+    def emit(self, entry: dict[str, Any]) -> None:
+        self.logger.info(jsonio.dumps(entry).decode())
+
+
+class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is at the time (a test runner swaps it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stdout
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
+def install_stdout_handler(logger: logging.Logger | None = None) -> None:
+    """Send access lines to stdout as bare JSON, once per process, unless someone configured
+    the logger already."""
+    logger = logger or logging.getLogger(LOGGER)
+    if logger.handlers:
+        return
+    logger.addHandler(_StdoutHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
