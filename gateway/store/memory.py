@@ -90,11 +90,9 @@ class MemoryStore:
         self, key: str, event: machine.Event, rules: machine.Rules, now_ms: int | None = None
     ) -> machine.Reply:
         now = _wall_ms() if now_ms is None else now_ms
-        stored = self._breakers.get(key)
-        if stored is not None and stored.expires_ms <= now:
-            del self._breakers[key]  # idled out: what Redis's PEXPIRE does for the other backend
-            stored = None
-        new, reply = machine.step(stored, event, rules, now)
+        # An idled-out state stays stored (``machine.current`` reads it as fresh), as a Redis key
+        # does until its PEXPIRE passes in real time: one entry per deployment, so it stays small.
+        new, reply = machine.step(self._breakers.get(key), event, rules, now)
         if new is not None:
             self._breakers[key] = new
         return reply
