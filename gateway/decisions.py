@@ -8,12 +8,12 @@ bounded log instead, so recent decisions stay explainable.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from gateway import jsonio
+from gateway.flusher import Flusher
 from gateway.pipeline import Outcome
 from gateway.routing import Decision
 from gateway.store import Store, StoreUnavailable
@@ -56,16 +56,14 @@ class DecisionLog:
         self.store = store
         self.local = MemoryStore()  # where batches go while the store is unreachable
         self.max_entries = max_entries
-        self.flush_interval_s = flush_interval_s
         self._pending: dict[str, Record] = {}
         self._inflight: dict[str, Record] = {}  # being written: still readable here meanwhile
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Flusher("decision-log", flush_interval_s, self.flush)
 
     def record(self, record: Record) -> None:
         self._pending[record.id] = record
         if len(self._pending) >= 200:
-            self._wake.set()
+            self._flusher.wake()
 
     async def get(self, decision_id: str) -> dict[str, Any] | None:
         pending = self._pending.get(decision_id) or self._inflight.get(decision_id)
@@ -105,26 +103,7 @@ class DecisionLog:
                 self._inflight.pop(decision_id, None)
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="decision-log")
+        self._flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.flush_interval_s)
-            except asyncio.TimeoutError:
-                pass
-            self._wake.clear()
-            try:
-                await self.flush()
-            except Exception:  # the log must never take the gateway down
-                log.exception("decision log flush failed")
+        await self._flusher.stop()

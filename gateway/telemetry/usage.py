@@ -12,7 +12,6 @@ Promises:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Mapping
@@ -20,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from gateway import jsonio
+from gateway.flusher import Flusher
 from gateway.providers.base import Usage
 from gateway.store import Store, StoreUnavailable
 
@@ -40,12 +40,11 @@ class UsageLog:
                  max_groups: int = 10_000) -> None:
         self.store = store
         self.ttl_s = retention_days * 86400.0
-        self.flush_interval_s = flush_interval_s
         self.max_groups = max_groups
         self._pending: dict[Group, list[float]] = {}
         self._day = ""
         self._day_ends = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Flusher("usage-log", flush_interval_s, self.flush)
         self._dropped = 0
 
     def record(self, model: str, route: str, key: str, usage: Usage | None, cost_usd: float | None,
@@ -111,25 +110,10 @@ class UsageLog:
         return out, reachable
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run(), name="usage-log")
+        self._flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
-        await self.flush()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval_s)
-            try:
-                await self.flush()
-            except Exception:  # the usage log must never take the gateway down
-                log.exception("usage flush failed")
+        await self._flusher.stop()
 
     def _today(self, now: float) -> str:
         if now >= self._day_ends or now < self._day_ends - 86400:  # formatting a date costs µs: once a day

@@ -1,0 +1,49 @@
+"""A background task that flushes a buffer to the store: every interval, sooner when woken,
+and once more on stop. Shared by the decision log and the usage sums, which keep the request
+path free of store writes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger("grove.flusher")
+
+
+class Flusher:
+    def __init__(self, name: str, interval_s: float, flush: Callable[[], Awaitable[None]]) -> None:
+        self.name = name
+        self.interval_s = interval_s
+        self._flush = flush
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Flush now rather than at the next tick (a buffer filling up)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        await self._flush()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self._flush()
+            except Exception:  # a flush failure must never take the gateway down
+                log.exception("%s: flush failed", self.name)
