@@ -82,11 +82,6 @@ class Outcome:
     last_error: UpstreamError | None = None
     status: int = 200
 
-    @property
-    def sent(self) -> int:
-        """Attempts that reached an upstream (skips excluded)."""
-        return sum(1 for a in self.attempts if a.outcome != "breaker_open" and a.outcome != "context_too_small")
-
 
 @dataclass(slots=True)
 class Stream:
