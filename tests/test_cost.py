@@ -110,6 +110,14 @@ def test_litellm_price_table_without_importing_litellm() -> None:
     assert ("litellm" in sys.modules) == loaded_before
 
 
+def test_the_bundled_table_and_the_loaded_one_agree() -> None:
+    bundled = litellm_bridge.bundled_price_table()
+    assert bundled["gpt-4.1-mini"]["input_cost_per_token"] == 4e-07
+    litellm_bridge.load()  # usually loaded already by the Anthropic and Gemini tests; seconds if not
+    assert sys.modules["litellm"].model_cost["gpt-4.1-mini"]["input_cost_per_token"] == 4e-07
+    assert litellm_bridge.model_prices("gpt-4.1-mini", "openai-compatible") == (0.4, 1.6, 0.1)
+
+
 def test_cost_header_matches_the_configured_prices(start_gateway: GatewayFactory, demo_config: Path) -> None:
     gateway = start_gateway(demo_config)
     resp = httpx.post(f"{gateway.url}/v1/chat/completions", json={"model": "claude-sonnet-4-5", "messages": HI})

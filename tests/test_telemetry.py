@@ -303,3 +303,121 @@ def test_content_is_recorded_when_opted_in(start_traced: TracedFactory, demo_con
         {"role": "assistant", "parts": [{"type": "text", "content": text}], "finish_reason": "stop"},
     ]
     assert attempt.attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_a_stream_the_client_leaves_ends_its_attempt_span(start_traced: TracedFactory, demo_config: Path,
+                                                          fakes: Fakes) -> None:
+    gw = start_traced(demo_config)
+    fakes.openai.state.set(hold_after_chunks=2)
+    with httpx.stream("POST", f"{gw.url}/v1/chat/completions",
+                      json={"model": "gpt-4.1-mini", "messages": HI, "stream": True}) as resp:
+        trace_id = resp.headers["x-grove-trace-id"]
+        for line in resp.iter_lines():
+            if '"content"' in line:
+                break  # the client hangs up while the upstream still holds its stream
+    attempt = by_name(gw.spans.trace(trace_id))["chat gpt-4.1-mini"][0]
+    assert attempt.attributes["grove.stream.cancelled"] is True and "error.type" not in attempt.attributes
+    assert attempt.attributes["gen_ai.response.time_to_first_chunk"] > 0
+
+
+def test_sdk_disabled_records_no_spans_but_still_traces(start_traced: TracedFactory, demo_config: Path) -> None:
+    otel = Settings.from_env({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9"}).otel
+    gw = start_traced(demo_config, otel=otel)
+    resp = httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "gpt-4.1-mini", "messages": HI},
+                      headers={"traceparent": f"00-{REMOTE_TRACE}-{REMOTE_SPAN}-01"})
+    assert resp.status_code == 200 and resp.headers["x-grove-trace-id"] == REMOTE_TRACE
+    assert "grove_requests_total" in httpx.get(f"{gw.url}/metrics").text  # the gateway's own metrics stay
+    assert gw.spans.exporter.get_finished_spans() == ()
+    assert gw.telemetry.flush(1)  # nothing pending
+
+
+def test_tracestate_and_unknown_methods(start_traced: TracedFactory, demo_config: Path) -> None:
+    gw = start_traced(demo_config)
+    resp = httpx.get(f"{gw.url}/v1/models", headers={"traceparent": f"00-{REMOTE_TRACE}-{REMOTE_SPAN}-01",
+                                                     "tracestate": "vendor=opaque"})
+    (span,) = gw.spans.trace(REMOTE_TRACE)
+    assert span.context.trace_state.get("vendor") == "opaque"
+    odd = httpx.request("PROPFIND", f"{gw.url}/v1/models")
+    (span,) = gw.spans.trace(odd.headers["x-grove-trace-id"])
+    assert span.attributes["http.request.method"] == "_OTHER"
+    assert span.attributes["http.request.method_original"] == "PROPFIND"
+    assert resp.status_code == 200 and odd.status_code == 405
+
+
+def test_the_pipeline_works_when_nobody_observes(demo_config: Path) -> None:
+    import asyncio
+
+    from gateway.breaker import Breakers
+    from gateway.pipeline import Outcome, Pipeline
+    from gateway.redact import Redactor
+    from gateway.registry import Snapshot
+    from gateway.stats import Stats
+    from gateway.store.memory import MemoryStore
+    from gateway.upstream import UpstreamPool
+    from gateway.wire import parse_chat_request
+
+    async def go() -> None:
+        snapshot = Snapshot(load_catalog(demo_config), {})
+        pool = UpstreamPool()
+        await pool.start()
+        pipeline = Pipeline(pool, Redactor(()), Breakers(MemoryStore()), Stats())
+        chain = snapshot.chain(("gpt-4.1-mini@1",))
+        req = parse_chat_request(json.dumps({"model": "gpt-4.1-mini", "messages": HI}).encode())
+        completion = await pipeline.complete(req, chain, Outcome())
+        assert completion.usage is not None and completion.usage.output_tokens > 0
+        streamed = parse_chat_request(json.dumps({"model": "gpt-4.1-mini", "messages": HI, "stream": True}).encode())
+        stream = await pipeline.stream(streamed, chain, Outcome())
+        frames = [frame async for frame in stream.body]
+        assert frames[-1] == b"data: [DONE]\n\n"
+        await pool.close()
+
+    asyncio.run(go())
+
+
+def test_a_failed_request_marks_its_server_span(start_traced: TracedFactory, demo_config: Path, fakes: Fakes) -> None:
+    gw = start_traced(demo_config, retries=0)
+    fakes.openai.state.set(status=500)
+    resp = httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "gpt-4.1-mini", "messages": HI})
+    assert resp.status_code == 502 and "x-grove-cost-usd" not in resp.headers
+    named = by_name(gw.spans.trace(resp.headers["x-grove-trace-id"]))
+    server, attempt = named["POST /v1/chat/completions"][0], named["chat gpt-4.1-mini"][0]
+    assert server.status.status_code == StatusCode.ERROR and server.attributes["error.type"] == "502"
+    assert "grove.model" not in server.attributes and "grove.cost.usd" not in server.attributes
+    assert attempt.attributes["error.type"] == "bad_upstream_response"
+    assert "gen_ai.usage.input_tokens" not in attempt.attributes
+
+
+def test_sdk_disabled_in_the_process_environment_still_gives_trace_ids(
+        start_traced: TracedFactory, demo_config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The SDK itself reads OTEL_SDK_DISABLED from os.environ and then hands out no-op spans.
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    gw = start_traced(demo_config)
+    fresh = httpx.get(f"{gw.url}/v1/models")
+    continued = httpx.get(f"{gw.url}/v1/models", headers={"traceparent": f"00-{REMOTE_TRACE}-{REMOTE_SPAN}-01"})
+    assert fresh.headers["x-grove-trace-id"] not in ("0" * 32, REMOTE_TRACE)
+    assert continued.headers["x-grove-trace-id"] == REMOTE_TRACE
+    assert continued.headers["traceparent"].startswith(f"00-{REMOTE_TRACE}-")
+    assert not continued.headers["traceparent"].endswith(f"-{REMOTE_SPAN}-00")  # a span id of its own
+
+
+def test_odd_stream_payloads_never_break_an_attempt(demo_config: Path) -> None:
+    from gateway.registry import Snapshot
+
+    waiter = SpanWaiter()
+    telemetry = Telemetry(Settings(), span_processors=[waiter])
+    rt = telemetry.begin({"type": "http", "method": "POST", "path": "/v1/chat/completions", "headers": []})
+    deployment = Snapshot(load_catalog(demo_config), {}).deployments_by_key["gpt-4.1-mini@1"]
+    watch = rt.attempt(deployment, 1, "closed", None)
+    watch.first_chunk([b"not json"])
+    for payload in (b'{"choices": 3, "finish_reason": "stop"}', b'{"finish_reason":"stop"',
+                    b'[1, "finish_reason"]', b'{"choices": [{"finish_reason": "length"}, "x"]}'):
+        watch.chunk(payload)
+    watch.stream_ended(None, None, cancelled=False)
+    watch.stream_ended(None, None, cancelled=False)  # a second end is ignored
+    rt.end(200, None)
+    rt.end(200, None)
+    spans = by_name(waiter.wait(lambda spans: len(spans) == 2))
+    attempt = spans["chat gpt-4.1-mini"][0]
+    assert attempt.attributes["gen_ai.response.finish_reasons"] == ("length",)
+    assert "gen_ai.response.id" not in attempt.attributes
+    assert spans["POST"][0].attributes["http.response.status_code"] == 200

@@ -79,3 +79,26 @@ def test_grove_telemetry_settings() -> None:
     assert not Settings.from_env({}).record_content
     with pytest.raises(SettingsError, match="GROVE_RECORD_CONTENT"):
         Settings.from_env({"GROVE_RECORD_CONTENT": "maybe"})
+
+
+@pytest.mark.parametrize(("kind", "provider_id", "base_url", "expected"), [
+    ("openai-compatible", "oai", "https://api.openai.com/v1", "openai"),
+    ("openai-compatible", "groq", "https://api.groq.com/openai/v1", "groq"),
+    ("openai-compatible", "local-vllm", "http://10.0.0.5:8000/v1", "local-vllm"),
+    ("openai-compatible", "nowhere", None, "nowhere"),
+    ("anthropic", "proxy", "http://127.0.0.1:9000", "anthropic"),
+    ("gemini", "g", "https://generativelanguage.googleapis.com", "gcp.gemini"),
+])
+def test_provider_name(kind: str, provider_id: str, base_url: str | None, expected: str) -> None:
+    from gateway.telemetry.names import provider_name
+
+    assert provider_name(kind, provider_id, base_url) == expected
+
+
+def test_server_address() -> None:
+    from gateway.telemetry.names import server_address
+
+    assert server_address("https://api.openai.com/v1") == ("api.openai.com", 443)
+    assert server_address("http://10.0.0.5/v1") == ("10.0.0.5", 80)
+    assert server_address("http://h:8000") == ("h", 8000)
+    assert server_address(None) is None and server_address("not a url") is None

@@ -138,6 +138,7 @@ def test_spans_and_metrics_arrive_over_otlp(grpc_receiver: tuple[str, Sink], htt
     resp = httpx.post(f"{gateway.url}/v1/chat/completions", json={"model": "gpt-4.1-mini", "messages": HI})
     assert resp.status_code == 200
     trace_id = bytes.fromhex(resp.headers["x-grove-trace-id"])
+    assert gateway.app.state.telemetry.flush(5)  # export what is there now, metrics included
 
     def trace_complete() -> bool:
         return {s.name for s in sink.spans() if s.trace_id == trace_id} >= \

@@ -143,7 +143,8 @@ def test_admin_usage_is_guarded_and_validated(start_gateway: GatewayFactory, dem
     assert httpx.get(f"{gateway.url}/admin/usage").status_code == 401
     assert httpx.get(f"{gateway.url}/admin/usage", headers={"authorization": "Bearer nope"}).status_code == 403
     auth = {"authorization": f"Bearer {ADMIN}"}
-    bad = httpx.get(f"{gateway.url}/admin/usage?day=yesterday", headers=auth)
-    assert bad.status_code == 400 and bad.json()["error"]["param"] == "day"
+    for day in ("yesterday", "2026-02-30", "2026-1-1"):
+        bad = httpx.get(f"{gateway.url}/admin/usage?day={day}", headers=auth)
+        assert bad.status_code == 400 and bad.json()["error"]["param"] == "day"
     empty = httpx.get(f"{gateway.url}/admin/usage?day=2001-02-03", headers=auth).json()
     assert empty["data"] == [] and empty["total"]["requests"] == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hmac
 import re
 import time
+from datetime import date
 from collections.abc import Iterable
 
 from starlette.requests import Request
@@ -24,6 +25,13 @@ from gateway.telemetry.usage import FIELDS, UsageLog, utc_day
 
 JSON = "application/json"
 _DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _is_day(text: str) -> bool:
+    try:
+        return bool(_DAY.match(text)) and date.fromisoformat(text) is not None
+    except ValueError:  # 2026-02-30
+        return False
 
 
 class AdminAPI:
@@ -93,7 +101,7 @@ class AdminAPI:
         if self.usage is None:
             raise NotFound("Usage is not recorded by this gateway.", code="usage_disabled")
         day = request.query_params.get("day") or utc_day(time.time())
-        if not _DAY.match(day):
+        if not _is_day(day):
             raise InvalidRequest("'day' must be a date like 2025-01-31 (UTC).", param="day")
         rows, complete = await self.usage.day(day)
         total = {name: sum(row[name] for row in rows) for name in FIELDS}

@@ -171,6 +171,11 @@ def _price_table() -> Mapping[str, Any]:
     loaded = sys.modules.get("litellm")
     if loaded is not None and isinstance(getattr(loaded, "model_cost", None), dict):
         return loaded.model_cost  # type: ignore[no-any-return]
+    return bundled_price_table()
+
+
+def bundled_price_table() -> Mapping[str, Any]:
+    """The price table shipped inside the litellm package, read without importing litellm."""
     from importlib.util import find_spec
     from pathlib import Path
 

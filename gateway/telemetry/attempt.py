@@ -45,17 +45,19 @@ class AttemptSpan:
         self.rt = rt
         self.deployment = deployment
         self.info = info
-        attrs = {**info.span_attrs, **rt.request_attrs(), n.GROVE_ATTEMPT: number, n.GROVE_BREAKER_STATE: breaker}
-        if previous is not None:
-            previous_key, previous_outcome = previous
-            name = n.GROVE_RETRY_REASON if previous_key == deployment.key else n.GROVE_FALLBACK_REASON
-            attrs[name] = previous_outcome
-        if rt.tel.record_content:
-            inputs = rt.input_messages()
-            if inputs is not None:
-                attrs[n.GEN_AI_INPUT_MESSAGES] = inputs
+        attrs: dict[str, object] | None = None
+        if rt.span.is_recording():  # otherwise this child is not sampled either
+            attrs = {**info.span_attrs, **rt.request_attrs(), n.GROVE_ATTEMPT: number, n.GROVE_BREAKER_STATE: breaker}
+            if previous is not None:
+                previous_key, previous_outcome = previous
+                name = n.GROVE_RETRY_REASON if previous_key == deployment.key else n.GROVE_FALLBACK_REASON
+                attrs[name] = previous_outcome
+            if rt.tel.record_content:
+                inputs = rt.input_messages()
+                if inputs is not None:
+                    attrs[n.GEN_AI_INPUT_MESSAGES] = inputs
         self.span = rt.tel.tracer.start_span(info.span_name, context=rt.context, kind=SpanKind.CLIENT,
-                                             attributes=attrs, record_exception=False)
+                                             attributes=attrs, record_exception=False)  # type: ignore[arg-type]
         self.started = time.perf_counter()
         self.first_s: float | None = None
         self.response_id: str | None = None
@@ -119,7 +121,8 @@ class AttemptSpan:
             chunk = jsonio.loads(payload)
         except jsonio.JSONDecodeError:
             return
-        for choice in chunk.get("choices") or () if isinstance(chunk, dict) else ():
+        choices = chunk.get("choices") if isinstance(chunk, dict) else None
+        for choice in choices if isinstance(choices, list) else ():
             if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
                 self.finish.append(choice["finish_reason"])
 

@@ -31,7 +31,8 @@ from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace import sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.trace import SpanKind, set_span_in_context
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+from opentelemetry.trace import SpanKind, get_current_span, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -41,8 +42,10 @@ from gateway.accesslog import AccessLog
 from gateway.catalog_schema import ModelSpec
 from gateway.cost import CostBook
 from gateway.registry import Deployment
+from gateway.settings import Settings
 from gateway.telemetry import exporters
 from gateway.telemetry import names as n
+from gateway.telemetry.config import OtelSettings
 from gateway.telemetry.meters import Attrs, Meters
 from gateway.telemetry.request import RequestTelemetry
 from gateway.telemetry.usage import UsageLog
@@ -82,11 +85,11 @@ class Instruments:
 
 
 class Telemetry:
-    def __init__(self, settings: Any, *, span_processors: Sequence[SpanProcessor] = (),
+    def __init__(self, settings: Settings, *, span_processors: Sequence[SpanProcessor] = (),
                  metric_readers: Sequence[MetricReader] = (), access_log: AccessLog | None = None,
                  costs: CostBook | None = None, shutdown_timeout_s: float = 5.0) -> None:
-        """``settings`` is a ``gateway.settings.Settings``. ``span_processors`` and ``metric_readers``
-        are added to the ones the ``OTEL_*`` settings ask for (tests pass in-memory ones)."""
+        """``span_processors`` and ``metric_readers`` are added to the ones the ``OTEL_*`` settings
+        ask for (tests pass in-memory ones)."""
         otel = settings.otel
         self.otel = otel
         self.record_content: bool = settings.record_content
@@ -100,12 +103,13 @@ class Telemetry:
         self.breaker_states: dict[str, str] = {}
         self._deployments: dict[int, tuple[Deployment, DeploymentInfo]] = {}
         self._propagator = TraceContextTextMapPropagator()
+        self._ids = RandomIdGenerator()
 
         attributes: dict[str, Any] = {"service.name": otel.service_name, "service.version": __version__}
         attributes.update(otel.resource_attributes)
         resource = Resource.create(attributes)
         self._exporting_traces = otel.traces is not None and not otel.disabled
-        record = bool(span_processors) or self._exporting_traces
+        record = not otel.disabled and (bool(span_processors) or self._exporting_traces)
         # Not recording still gives every request a real trace id, cheaply (~4 µs a span).
         self.tracer_provider = TracerProvider(resource=resource, sampler=_sampler(otel) if record
                                               else sampling.ALWAYS_OFF)
@@ -129,7 +133,7 @@ class Telemetry:
             return
         self._started = True
         otel = self.otel
-        if self._exporting_traces:
+        if self._exporting_traces and otel.traces is not None:
             self.tracer_provider.add_span_processor(BatchSpanProcessor(
                 exporters.span_exporter(otel.traces),
                 max_queue_size=otel.bsp_max_queue_size,
@@ -215,12 +219,23 @@ class Telemetry:
         span = self.tracer.start_span(method, context=parent or Context(), kind=SpanKind.SERVER, attributes=attrs,
                                       record_exception=False)
         ctx = span.get_span_context()
-        trace_id = format(ctx.trace_id, "032x")
+        if ctx.is_valid:
+            ids = ctx.trace_id, ctx.span_id, int(ctx.trace_flags)
+        else:  # the SDK disabled by OTEL_SDK_DISABLED in the process environment: no-op spans
+            ids = self._ids_without_sdk(parent)
+        trace_id = format(ids[0], "032x")
         headers = [
-            (b"traceparent", f"00-{trace_id}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}".encode()),
+            (b"traceparent", f"00-{trace_id}-{ids[1]:016x}-{ids[2]:02x}".encode()),
             (b"x-grove-trace-id", trace_id.encode()),
         ]
         return RequestTelemetry(self, span, set_span_in_context(span), method, path, trace_id, headers)
+
+    def _ids_without_sdk(self, parent: Context | None) -> tuple[int, int, int]:
+        remote = get_current_span(parent).get_span_context() if parent is not None else None
+        span_id = self._ids.generate_span_id()
+        if remote is not None and remote.is_valid:
+            return remote.trace_id, span_id, 0
+        return self._ids.generate_trace_id(), span_id, 0
 
     def deployment_info(self, deployment: Deployment) -> DeploymentInfo:
         cached = self._deployments.get(id(deployment))
@@ -263,7 +278,7 @@ class Telemetry:
                 for key, state in list(self.breaker_states.items())]
 
 
-def _sampler(otel: Any) -> sampling.Sampler:
+def _sampler(otel: OtelSettings) -> sampling.Sampler:
     ratio = otel.sampler_arg
     return {
         "always_on": lambda: sampling.ALWAYS_ON,

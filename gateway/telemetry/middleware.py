@@ -7,6 +7,7 @@ to the response headers, and ends it when the app is done: for a stream, after i
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
 
@@ -15,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.telemetry.core import Telemetry
 from gateway.telemetry.request import RequestTelemetry
 
+log = logging.getLogger("grove.telemetry")
 REQUEST_TELEMETRY = "grove.telemetry"
 _CONVERTER = re.compile(r"\{([^}:]+):[^}]+\}")
 
@@ -50,7 +52,10 @@ class TelemetryMiddleware:
         try:
             await self.app(scope, receive, send_with_trace)
         finally:
-            rt.end(status, self._template(scope.get("route")))
+            try:
+                rt.end(status, self._template(scope.get("route")))
+            except Exception:  # noqa: BLE001 - telemetry must never fail a request
+                log.exception("recording the end of %s %s failed", rt.method, rt.path)
 
     def _template(self, route: Any) -> str | None:
         """``http.route``: the matched route's path, converters dropped (``{model_id:path}`` →

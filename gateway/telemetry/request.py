@@ -13,7 +13,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from gateway.pipeline import Outcome
 from gateway.providers.base import ChatRequest, Usage
@@ -76,10 +76,9 @@ class RequestTelemetry:
         """The decision is made (between ``started_ns`` and now): record its INTERNAL span."""
         self.route = decision.route or decision.requested
         self.outcome = outcome
-        span = self.tel.tracer.start_span("grove.route", context=self.context, kind=SpanKind.INTERNAL,
-                                          start_time=started_ns)
-        if span.is_recording():
-            attrs: dict[str, Any] = {
+        attrs: dict[str, Any] | None = None
+        if self.span.is_recording():  # otherwise the child is not sampled either: skip building attributes
+            attrs = {
                 n.GROVE_REQUEST_MODEL: decision.requested,
                 n.GROVE_ROUTE_NAME: self.route,
                 n.GROVE_ROUTE_STRATEGY: decision.strategy,
@@ -94,8 +93,9 @@ class RequestTelemetry:
                 attrs[n.GROVE_ROUTE_VARIANT] = decision.variant
             if decision.component:
                 attrs[n.GROVE_COMPONENT] = decision.component
-            span.set_attributes(attrs)
-        span.end()
+        # Attributes given at the start are validated once; set afterwards, once per attribute.
+        self.tel.tracer.start_span("grove.route", context=self.context, kind=SpanKind.INTERNAL,
+                                   attributes=attrs, start_time=started_ns).end()
 
     def request_attrs(self) -> dict[str, Any]:
         """The GenAI request parameters, the same on every attempt: computed once."""
@@ -163,8 +163,9 @@ class RequestTelemetry:
             if route_template is not None:
                 attrs[n.HTTP_ROUTE] = route_template
                 span.update_name(f"{self.method} {route_template}")
-            if http_status >= 500:
+            if http_status >= 500:  # the HTTP conventions: only server errors make a SERVER span an error
                 attrs[n.ERROR_TYPE] = str(http_status)
+                span.set_status(Status(StatusCode.ERROR))
             if self.chat:
                 attrs.update(self._chat_attrs())
             span.set_attributes(attrs)
