@@ -11,13 +11,14 @@ import argparse
 import os
 import platform
 import socket
+import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bench.load import TtfbResult, WrkResult, ttfb, wrk, wrk_script
-from bench.systems import System, gateway_config, start_gateway, start_litellm, start_passthrough
+from bench.systems import Process, System, gateway_config, start_gateway, start_litellm, start_passthrough
 from bench.upstreams import MESSAGES, Nginx
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -47,7 +48,8 @@ def _body(model: str, stream: bool = False) -> dict[str, Any]:
 
 def measure(system: System, duration: float, direct: dict[str, WrkResult], direct_ttfb: dict[str, TtfbResult],
             scenarios: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"startup_s": round(system.startup_s, 2), "idle_rss_mb": round(system.rss_mb(), 1)}
+    out: dict[str, Any] = {"startup_s": round(system.startup_s, 2), "ready_s": round(system.ready_s or system.startup_s, 2),
+                           "idle_rss_mb": round(system.rss_mb(), 1)}
     url = f"{system.url}/v1/chat/completions"
     for scenario in scenarios:
         model = system.models.get(scenario)
@@ -84,6 +86,11 @@ def main() -> int:
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     WORK.mkdir(exist_ok=True)
     nginx = Nginx(WORK, _port(), int(LOAD_CPU))
+    sink_port = _port()  # the local OTLP collector the gateway exports every span to
+    sink = Process(["taskset", "-c", LOAD_CPU, sys.executable, "-m", "bench.otlp_sink", str(sink_port)],
+                   dict(os.environ), "sink ready", "stdout")
+    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_TRACES_SAMPLER": "always_on"}
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "kernel": platform.release()}, "duration_s": args.duration}
     try:
@@ -111,11 +118,14 @@ def main() -> int:
                 system.stop()
 
         if "grove" in wanted:
-            results["grove"] = run(start_gateway(_port(), gateway_config(WORK / "grove", nginx.url), SUT_CPU))
-            lean = start_gateway(_port(), gateway_config(WORK / "grove-lean", nginx.url, litellm_models=False), SUT_CPU)
-            results["grove-no-litellm"] = {"startup_s": round(lean.startup_s, 2), "idle_rss_mb": round(lean.rss_mb(), 1)}
+            results["grove"] = run(start_gateway(_port(), gateway_config(WORK / "grove", nginx.url), SUT_CPU, env=otel))
+            results["otlp_spans_received"] = int(sink.last.split()[-1]) if sink.last.startswith("spans") else 0
+            lean = start_gateway(_port(), gateway_config(WORK / "grove-lean", nginx.url, litellm_models=False), SUT_CPU,
+                                 env=otel)
+            results["grove-no-litellm"] = {"startup_s": round(lean.startup_s, 2), "ready_s": round(lean.ready_s, 2),
+                                           "idle_rss_mb": round(lean.rss_mb(), 1)}
             lean.stop()
-            two = start_gateway(_port(), gateway_config(WORK / "grove", nginx.url), "0,1", workers=2)
+            two = start_gateway(_port(), gateway_config(WORK / "grove", nginx.url), "0,1", workers=2, env=otel)
             try:
                 script = wrk_script(WORK, "grove-2w", _body("bench"), two.api_key)
                 wrk(f"{two.url}/v1/chat/completions", script, connections=16, seconds=2, cpu=LOAD_CPU)
@@ -132,6 +142,7 @@ def main() -> int:
             results["litellm-proxy"] = run(start_litellm(_port(), nginx.url, WORK, SUT_CPU))
     finally:
         nginx.stop()
+        sink.stop()
     if "grove" in results and "litellm-proxy" in results:
         results["ratios_vs_litellm_proxy"] = {
             s: round(results["grove"][s]["rps_c64"] / max(results["litellm-proxy"][s]["rps_c64"], 1), 1)

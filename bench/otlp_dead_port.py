@@ -24,7 +24,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,7 +31,8 @@ from pathlib import Path
 
 import aiohttp
 
-REPO = Path(__file__).resolve().parent.parent
+from bench.systems import Process
+
 BODY = b'{"model":"gpt-4.1-mini","messages":[{"role":"user","content":"Tell me about the grove"}]}'
 CONFIG = """\
 providers:
@@ -61,65 +61,6 @@ def _scenarios(dead_port: int, sink_port: int) -> dict[str, dict[str, str]]:
         "OTLP gRPC, dead port": {"OTEL_EXPORTER_OTLP_ENDPOINT": dead, "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},
         "OTLP HTTP, dead port": {"OTEL_EXPORTER_OTLP_ENDPOINT": dead, "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"},
     }
-
-
-def serve_sink(port: int) -> None:
-    """A gRPC OTLP collector that accepts and discards everything (the "collector up" case)."""
-    from concurrent import futures
-
-    import grpc
-    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2, metrics_service_pb2_grpc
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
-
-    class Traces(trace_service_pb2_grpc.TraceServiceServicer):
-        def Export(self, request, context):  # type: ignore[no-untyped-def] # noqa: N802
-            return trace_service_pb2.ExportTraceServiceResponse()
-
-    class Metrics(metrics_service_pb2_grpc.MetricsServiceServicer):
-        def Export(self, request, context):  # type: ignore[no-untyped-def] # noqa: N802
-            return metrics_service_pb2.ExportMetricsServiceResponse()
-
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(Traces(), server)
-    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(Metrics(), server)
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    server.start()
-    print("sink ready", flush=True)
-    server.wait_for_termination()
-
-
-class Process:
-    """A child process, ready once it has printed ``ready`` on the chosen stream; the rest of
-    its output is drained in a thread (a full pipe would stall it and skew the numbers)."""
-
-    def __init__(self, argv: Sequence[str], env: dict[str, str], ready: str, stream: str) -> None:
-        pipe = subprocess.PIPE
-        self.proc = subprocess.Popen(argv, env=env, cwd=REPO, text=True,
-                                     stdout=pipe if stream == "stdout" else subprocess.DEVNULL,
-                                     stderr=pipe if stream == "stderr" else subprocess.DEVNULL)
-        out = self.proc.stdout if stream == "stdout" else self.proc.stderr
-        assert out is not None
-        self.lines: list[str] = []
-        for line in out:  # blocks until the child says something
-            self.lines.append(line)
-            if ready in line:
-                break
-        else:
-            raise RuntimeError(f"{argv} exited during start-up:\n" + "".join(self.lines))
-        self.drained = 0
-        threading.Thread(target=self._drain, args=(out,), daemon=True).start()
-
-    def _drain(self, out: object) -> None:
-        for _ in out:  # type: ignore[attr-defined]
-            self.drained += 1
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @dataclass
@@ -167,17 +108,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--cpu", help="pin the gateway to this core with taskset")
-    parser.add_argument("--serve-sink", type=int, help=argparse.SUPPRESS)  # the "collector up" child
     args = parser.parse_args(argv)
-    if args.serve_sink:
-        serve_sink(args.serve_sink)
-        return 0
 
     ports = [_free_port() for _ in range(3)]
     fakes = Process([sys.executable, "-m", "gateway.fakes.run", "--ports", *map(str, ports)],
                     dict(os.environ), "knobs:", "stdout")
     sink_port = _free_port()
-    sink = Process([sys.executable, "-m", "bench.otlp_dead_port", "--serve-sink", str(sink_port)],
+    sink = Process([sys.executable, "-m", "bench.otlp_sink", str(sink_port)],
                    dict(os.environ), "sink ready", "stdout")
     results: dict[str, list[Result]] = {}
     try:

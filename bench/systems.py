@@ -7,9 +7,12 @@ import hashlib
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -26,6 +29,7 @@ class System:
     startup_s: float
     api_key: str | None
     models: dict[str, str]  # scenario -> model name to send
+    ready_s: float = 0.0  # spawn to ready for every model (the gateway: GET /readyz); else = startup_s
 
     def rss_mb(self) -> float:
         """Resident memory of the process tree (the server and any workers)."""
@@ -41,12 +45,16 @@ class System:
         return total / 1024
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        stop(self.proc)
+
+
+def stop(proc: subprocess.Popen[Any]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], started: float, timeout_s: float = 120) -> float:
@@ -100,10 +108,11 @@ def start_gateway(port: int, config: Path, cpus: str, *, workers: int = 1, env: 
     )
     url = f"http://127.0.0.1:{port}"
     startup = _wait_healthy(f"{url}/healthz", proc, started)
+    ready = _wait_healthy(f"{url}/readyz", proc, started)
     return System("grove", url, proc, startup, CLIENT_KEY, {
         "openai": "bench", "anthropic": "claude-bench", "gemini": "gemini-bench",
         "openai-stream": "gpt-bench-stream", "anthropic-stream": "claude-bench-stream",
-    })
+    }, ready)
 
 
 def start_passthrough(port: int, upstream: str, cpus: str) -> System:
@@ -156,3 +165,34 @@ def start_litellm(port: int, upstream: str, workdir: Path, cpus: str) -> System:
         "openai": "gpt-bench", "anthropic": "claude-bench", "gemini": "gemini-bench",
         "openai-stream": "gpt-bench-stream", "anthropic-stream": "claude-bench-stream",
     })
+
+
+class Process:
+    """A child process, ready once it has printed ``ready`` on the chosen stream; the rest of
+    its output is drained in a thread (a full pipe would stall it and skew the numbers)."""
+
+    def __init__(self, argv: Sequence[str], env: dict[str, str], ready: str, stream: str) -> None:
+        pipe = subprocess.PIPE
+        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, text=True,
+                                     stdout=pipe if stream == "stdout" else subprocess.DEVNULL,
+                                     stderr=pipe if stream == "stderr" else subprocess.DEVNULL)
+        out = self.proc.stdout if stream == "stdout" else self.proc.stderr
+        assert out is not None
+        self.lines: list[str] = []
+        for line in out:  # blocks until the child says something
+            self.lines.append(line)
+            if ready in line:
+                break
+        else:
+            raise RuntimeError(f"{argv} exited during start-up:\n" + "".join(self.lines))
+        self.drained = 0
+        self.last = ""
+        threading.Thread(target=self._drain, args=(out,), daemon=True).start()
+
+    def _drain(self, out: object) -> None:
+        for line in out:  # type: ignore[attr-defined]
+            self.drained += 1
+            self.last = line
+
+    def stop(self) -> None:
+        stop(self.proc)

@@ -56,8 +56,7 @@ class AttemptSpan:
                 inputs = rt.input_messages()
                 if inputs is not None:
                     attrs[n.GEN_AI_INPUT_MESSAGES] = inputs
-        self.span = rt.tel.tracer.start_span(info.span_name, context=rt.context, kind=SpanKind.CLIENT,
-                                             attributes=attrs, record_exception=False)  # type: ignore[arg-type]
+        self.span = rt.tel.spans.start_child(rt.span, info.span_name, SpanKind.CLIENT, attrs)
         self.started = time.perf_counter()
         self.first_s: float | None = None
         self.response_id: str | None = None

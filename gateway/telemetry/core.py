@@ -27,12 +27,11 @@ from typing import Any
 from opentelemetry.context import Context
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.sdk.trace import sampling
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
-from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
-from opentelemetry.trace import SpanKind, get_current_span, set_span_in_context
+from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
@@ -48,6 +47,7 @@ from gateway.telemetry import names as n
 from gateway.telemetry.config import OtelSettings
 from gateway.telemetry.meters import Attrs, Meters
 from gateway.telemetry.request import RequestTelemetry
+from gateway.telemetry.spans import Spans
 from gateway.telemetry.usage import UsageLog
 
 log = logging.getLogger("grove.telemetry")
@@ -103,21 +103,19 @@ class Telemetry:
         self.breaker_states: dict[str, str] = {}
         self._deployments: dict[int, tuple[Deployment, DeploymentInfo]] = {}
         self._propagator = TraceContextTextMapPropagator()
-        self._ids = RandomIdGenerator()
 
         attributes: dict[str, Any] = {"service.name": otel.service_name, "service.version": __version__}
         attributes.update(otel.resource_attributes)
         resource = Resource.create(attributes)
         self._exporting_traces = otel.traces is not None and not otel.disabled
         record = not otel.disabled and (bool(span_processors) or self._exporting_traces)
-        # Not recording still gives every request a real trace id, cheaply (~4 µs a span).
-        self.tracer_provider = TracerProvider(resource=resource, sampler=_sampler(otel) if record
-                                              else sampling.ALWAYS_OFF)
+        # Not recording still gives every request a real trace id, cheaply.
+        scope = InstrumentationScope(SCOPE_NAME, __version__)
+        self.spans = Spans(resource, scope, _sampler(otel) if record else sampling.ALWAYS_OFF)
         for processor in span_processors:
-            self.tracer_provider.add_span_processor(processor)
-        self.tracer = self.tracer_provider.get_tracer(SCOPE_NAME, __version__)
+            self.spans.add_processor(processor)
 
-        self.meters = Meters(resource, InstrumentationScope(SCOPE_NAME, __version__))
+        self.meters = Meters(resource, scope)
         self.instruments = Instruments(self.meters, self._breaker_points)
         self.prometheus = CollectorRegistry()
         self.readers: list[MetricReader] = [exporters.prometheus_reader(self.prometheus), *metric_readers]
@@ -134,7 +132,7 @@ class Telemetry:
         self._started = True
         otel = self.otel
         if self._exporting_traces and otel.traces is not None:
-            self.tracer_provider.add_span_processor(BatchSpanProcessor(
+            self.spans.add_processor(BatchSpanProcessor(
                 exporters.span_exporter(otel.traces),
                 max_queue_size=otel.bsp_max_queue_size,
                 schedule_delay_millis=otel.bsp_schedule_delay_s * 1000,
@@ -153,7 +151,7 @@ class Telemetry:
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         """Export what is pending now (spans, then metrics). Blocks: tests and shutdown call it."""
-        ok = self.tracer_provider.force_flush(int(timeout_s * 1000))
+        ok = self.spans.force_flush(int(timeout_s * 1000))
         for reader in self.readers:
             if isinstance(reader, PeriodicExportingMetricReader):
                 ok = reader.force_flush(timeout_s * 1000) and ok
@@ -167,7 +165,7 @@ class Telemetry:
 
         def shutdown() -> None:
             try:
-                self.tracer_provider.shutdown()
+                self.spans.shutdown()
                 for reader in self.readers:
                     reader.shutdown(timeout_millis=self.shutdown_timeout_s * 1000)
             except Exception:  # noqa: BLE001 - shutting down must finish whatever an exporter does
@@ -216,26 +214,14 @@ class Telemetry:
         client = scope.get("client")
         if client:
             attrs[n.CLIENT_ADDRESS] = client[0]
-        span = self.tracer.start_span(method, context=parent or Context(), kind=SpanKind.SERVER, attributes=attrs,
-                                      record_exception=False)
-        ctx = span.get_span_context()
-        if ctx.is_valid:
-            ids = ctx.trace_id, ctx.span_id, int(ctx.trace_flags)
-        else:  # the SDK disabled by OTEL_SDK_DISABLED in the process environment: no-op spans
-            ids = self._ids_without_sdk(parent)
-        trace_id = format(ids[0], "032x")
+        span = self.spans.start_root(method, SpanKind.SERVER, attrs, parent)
+        ctx = span.context
+        trace_id = format(ctx.trace_id, "032x")
         headers = [
-            (b"traceparent", f"00-{trace_id}-{ids[1]:016x}-{ids[2]:02x}".encode()),
+            (b"traceparent", f"00-{trace_id}-{ctx.span_id:016x}-{int(ctx.trace_flags):02x}".encode()),
             (b"x-grove-trace-id", trace_id.encode()),
         ]
-        return RequestTelemetry(self, span, set_span_in_context(span), method, path, trace_id, headers)
-
-    def _ids_without_sdk(self, parent: Context | None) -> tuple[int, int, int]:
-        remote = get_current_span(parent).get_span_context() if parent is not None else None
-        span_id = self._ids.generate_span_id()
-        if remote is not None and remote.is_valid:
-            return remote.trace_id, span_id, 0
-        return self._ids.generate_trace_id(), span_id, 0
+        return RequestTelemetry(self, span, method, path, trace_id, headers)
 
     def deployment_info(self, deployment: Deployment) -> DeploymentInfo:
         cached = self._deployments.get(id(deployment))

@@ -21,7 +21,7 @@ _QUEUE_LOGGER = "opentelemetry.sdk._shared_internal"
 def span_exporter(target: OtlpTarget) -> SpanExporter:
     headers = dict(target.headers)
     if target.protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
+        from gateway.telemetry.otlp_encode import GrpcSpanExporter
 
         return GrpcSpanExporter(endpoint=target.endpoint, insecure=target.insecure, headers=headers or None,
                                 timeout=target.timeout_s)

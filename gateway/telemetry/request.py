@@ -12,8 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from opentelemetry.context import Context
-from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from gateway.pipeline import Outcome
 from gateway.providers.base import ChatRequest, Usage
@@ -22,6 +21,7 @@ from gateway.telemetry import content
 from gateway.telemetry import names as n
 from gateway.telemetry.attempt import AttemptSpan
 from gateway.telemetry.meters import Attrs
+from gateway.telemetry.spans import Span
 
 if TYPE_CHECKING:
     from gateway.registry import Deployment
@@ -34,15 +34,14 @@ _REQUEST_PARAMS = (
 
 
 class RequestTelemetry:
-    __slots__ = ("tel", "span", "context", "started", "method", "path", "trace_id", "trace_headers", "chat",
+    __slots__ = ("tel", "span", "started", "method", "path", "trace_id", "trace_headers", "chat",
                  "request_id", "req", "key", "requested", "route", "outcome", "served_key", "usage", "cost_usd",
                  "ttft_s", "upstream_s", "backoff_s", "output", "_params", "_inputs", "ended")
 
-    def __init__(self, tel: Telemetry, span: Span, context: Context, method: str, path: str, trace_id: str,
+    def __init__(self, tel: Telemetry, span: Span, method: str, path: str, trace_id: str,
                  trace_headers: list[tuple[bytes, bytes]]) -> None:
         self.tel = tel
         self.span = span
-        self.context = context
         self.started = time.perf_counter()
         self.method, self.path = method, path
         self.trace_id, self.trace_headers = trace_id, trace_headers
@@ -93,9 +92,7 @@ class RequestTelemetry:
                 attrs[n.GROVE_ROUTE_VARIANT] = decision.variant
             if decision.component:
                 attrs[n.GROVE_COMPONENT] = decision.component
-        # Attributes given at the start are validated once; set afterwards, once per attribute.
-        self.tel.tracer.start_span("grove.route", context=self.context, kind=SpanKind.INTERNAL,
-                                   attributes=attrs, start_time=started_ns).end()
+        self.tel.spans.start_child(self.span, "grove.route", SpanKind.INTERNAL, attrs, started_ns).end()
 
     def request_attrs(self) -> dict[str, Any]:
         """The GenAI request parameters, the same on every attempt: computed once."""
