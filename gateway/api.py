@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Mapping
@@ -9,16 +10,18 @@ from dataclasses import replace
 
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
 
+from gateway import api_docs as docs
 from gateway import jsonio, streaming
 from gateway.auth import check_allowed
 from gateway.cost import format_usd
-from gateway.errors import GatewayError, InvalidRequest, PayloadTooLarge
+from gateway.errors import GatewayError, InvalidRequest, LimitExceeded, PayloadTooLarge
 from gateway.decisions import DecisionLog, DecisionRecord
+from gateway.limits import Limiter
+from gateway.openapi import ApiRoute
 from gateway.pipeline import Outcome, Pipeline
 from gateway.providers.base import ChatRequest
-from gateway.registry import Registry
+from gateway.registry import LITELLM_KINDS, Registry
 from gateway.routing import COMPONENT_HEADER, extract_features, without_hint
 from gateway.store import StoreUnavailable
 from gateway.telemetry.middleware import request_telemetry
@@ -32,17 +35,19 @@ def error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) 
 
 
 class OpenAIAPI:
-    def __init__(self, registry: Registry, pipeline: Pipeline, decisions: DecisionLog, max_body_bytes: int) -> None:
+    def __init__(self, registry: Registry, pipeline: Pipeline, decisions: DecisionLog, max_body_bytes: int,
+                 limiter: Limiter) -> None:
         self.registry = registry
         self.pipeline = pipeline
         self.decisions = decisions
         self.max_body_bytes = max_body_bytes
+        self.limiter = limiter
 
-    def routes(self) -> list[Route]:
+    def routes(self) -> list[ApiRoute]:
         return [
-            Route("/v1/chat/completions", self.chat_completions, methods=["POST"]),
-            Route("/v1/models", self.list_models, methods=["GET"]),
-            Route("/v1/models/{model_id:path}", self.get_model, methods=["GET"]),
+            ApiRoute("/v1/chat/completions", self.chat_completions, methods={"POST": docs.CHAT_COMPLETIONS}),
+            ApiRoute("/v1/models", self.list_models, methods={"GET": docs.LIST_MODELS}),
+            ApiRoute("/v1/models/{model_id:path}", self.get_model, methods={"GET": docs.GET_MODEL}),
         ]
 
     async def chat_completions(self, request: Request) -> Response:
@@ -76,14 +81,22 @@ class OpenAIAPI:
         if decision.deprecation:
             headers["x-grove-deprecation"] = decision.deprecation
         # Logged once the outcome is final: at the end of the request, or of its stream.
-        record = DecisionRecord(request_id, time.time(), decision, out)
+        record = DecisionRecord(request_id, time.time(), decision, out, key.name if key is not None else None)
+        ticket = None
         try:
+            ticket = await self.limiter.admit(key, request_id, features)  # None: no limits, no store call
             chain = snapshot.chain(decision.chain)
+            if self.registry.bridge_loading is not None and any(d.provider_kind in LITELLM_KINDS for d in chain):
+                await asyncio.shield(self.registry.bridge_loading)  # only in the gateway's first seconds
             if req.stream:
                 # A stream's cost is known only at its end: it goes to the span, the access log
                 # and the usage sums, not into a header.
-                stream = await self.pipeline.stream(req, chain, out, on_close=lambda: self.decisions.record(record),
-                                                    observer=rt)
+                def closed() -> None:
+                    self.decisions.record(record)
+                    if ticket is not None:
+                        self.limiter.settle_later(ticket, rt.usage, rt.cost_usd, served=True)
+
+                stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt)
                 _outcome_headers(headers, out)
                 return StreamingResponse(stream.body, media_type=streaming.MEDIA_TYPE,
                                          headers={**headers, **streaming.HEADERS})
@@ -92,11 +105,17 @@ class OpenAIAPI:
             if rt.cost_usd is not None:
                 headers["x-grove-cost-usd"] = format_usd(rt.cost_usd)
             self.decisions.record(record)
+            if ticket is not None:  # its tokens and cost count before the client can send the next
+                await self.limiter.settle(ticket, rt.usage, rt.cost_usd, served=True)
             return Response(completion.body, media_type=JSON, headers=headers)
         except GatewayError as exc:
             out.status = exc.status
+            if isinstance(exc, LimitExceeded):
+                record.limit = exc.limit
             _outcome_headers(headers, out)
             self.decisions.record(record)
+            if ticket is not None:
+                await self.limiter.settle(ticket, rt.usage, rt.cost_usd, served=out.served_by is not None)
             return error_response(exc, headers)
 
     async def list_models(self, request: Request) -> Response:
@@ -146,7 +165,7 @@ def _outcome_headers(headers: dict[str, str], out: Outcome) -> None:
         headers["x-grove-model"] = out.served_by.key
 
 
-def health_routes(registry: Registry) -> list[Route]:
+def health_routes(registry: Registry) -> list[ApiRoute]:
     async def healthz(request: Request) -> Response:
         return Response(b'{"status":"ok"}', media_type=JSON)
 
@@ -156,15 +175,17 @@ def health_routes(registry: Registry) -> list[Route]:
             published = await registry.published_version() if store_ok else None
         except StoreUnavailable:
             published = None
-        ready = registry.loaded and store_ok
+        ready = registry.ready and store_ok
         body = {
             "status": "ready" if ready else "not_ready",
             "registry_loaded": registry.loaded,
             "registry_version": registry.snapshot.version if registry.loaded else None,
+            "litellm_loading": registry.bridge_loading is not None,
             "store": registry.store.backend,
             "store_reachable": store_ok,
             "published_version": published,
         }
         return Response(jsonio.dumps(body), status_code=200 if ready else 503, media_type=JSON)
 
-    return [Route("/healthz", healthz, methods=["GET"]), Route("/readyz", readyz, methods=["GET"])]
+    return [ApiRoute("/healthz", healthz, methods={"GET": docs.HEALTHZ}),
+            ApiRoute("/readyz", readyz, methods={"GET": docs.READYZ})]

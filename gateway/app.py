@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
-from collections.abc import AsyncIterator, Mapping
+import sys
+import warnings
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
@@ -11,19 +14,23 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
-from gateway import accesslog
+from gateway import accesslog, api_docs, jsonio
 from gateway.admin.api import AdminAPI
 from gateway.api import OpenAIAPI, error_response, health_routes
 from gateway.breaker import Breakers
-from gateway.catalog import Catalog, load_catalog
+from gateway.catalog import Catalog
 from gateway.decisions import DecisionLog
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.limits import Limiter
+from gateway.livecatalog import LiveCatalog
+from gateway.events import Events
+from gateway.openapi import ApiRoute, build_document
 from gateway.pipeline import Pipeline, RetryPolicy
 from gateway.redact import Redactor
-from gateway.registry import Registry
+from gateway.registry import Registry, Snapshot
 from gateway.settings import Settings
+from gateway.shutdown import on_shutdown_signal
 from gateway.stats import Stats
 from gateway.store import make_store
 from gateway.telemetry.core import Telemetry
@@ -35,10 +42,14 @@ log = logging.getLogger("grove.app")
 
 
 def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog: Catalog | None = None,
-               telemetry: Telemetry | None = None) -> Starlette:
-    """Build the gateway. ``catalog`` overrides loading ``settings.config_dir`` (tests, demo);
-    ``telemetry`` replaces the one built from ``settings`` (tests inject in-memory exporters).
-    The app's telemetry is ``app.state.telemetry``."""
+               telemetry: Telemetry | None = None,
+               publish_event: Callable[[str, dict[str, object]], None] | None = None) -> Starlette:
+    """Build the gateway. ``catalog`` is taken as the config files' catalog at start instead of
+    loading ``settings.config_dir`` (tests, demo; runtime changes and reloads still apply);
+    ``telemetry`` replaces the one built from ``settings`` (tests inject in-memory exporters);
+    ``publish_event(kind, data)`` receives the catalog's change events (``model.registered``,
+    ``config.reloaded``, ...). The app's telemetry is ``app.state.telemetry``, its live catalog
+    (runtime changes, reloads) ``app.state.live``."""
     store = make_store(settings.redis_url)
     registry = Registry(store, env)
     telemetry = telemetry or Telemetry(settings)
@@ -46,22 +57,37 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     telemetry.usage = usage
     telemetry.provider_url = lambda provider_id: _base_url(registry, provider_id)
     pool = UpstreamPool()
-    breakers = Breakers(store, settings.breaker_policy)
+    events = Events(store)
+    breakers = Breakers(store, settings.breaker_policy, publish=events.publish)
     policy = RetryPolicy(retries=settings.retries, deadline_s=settings.request_deadline_s, ttft_s=settings.ttft_s)
     pipeline = Pipeline(pool, Redactor(()), breakers, Stats(), policy)
     decisions = DecisionLog(store)
-    api = OpenAIAPI(registry, pipeline, decisions, settings.max_body_bytes)
-    admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage)
+    limiter = Limiter(store, on_exceeded=lambda key, limit, retry_after_s: events.publish(
+        "limit.exceeded", {"key": key, "limit": limit, "retry_after_s": round(retry_after_s, 3)}))
+    api = OpenAIAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter)
+
+    def publish(kind: str, data: dict[str, object]) -> None:
+        events.publish(kind, data)
+        if publish_event is not None:
+            publish_event(kind, data)
+
+    live = LiveCatalog(registry, settings.config_dir, publish_event=publish,
+                       sync_interval_s=settings.sync_interval_s,
+                       reload_interval_s=settings.reload_interval_s if settings.reload else None)
+    admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live)
+
+    def follow(snapshot: Snapshot) -> None:
+        # App-wide parts that depend on the catalog follow each snapshot as it is swapped in.
+        pipeline.redact = events.redact = Redactor([*snapshot.secrets, settings.admin_key or ""])
+        telemetry.prepare(snapshot.deployments.values())
+
+    registry.on_swap.append(follow)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        snapshot = await registry.install(catalog if catalog is not None else load_catalog(settings.config_dir))
-        pipeline.redact = Redactor([*snapshot.secrets, settings.admin_key or ""])
-        telemetry.prepare(snapshot.deployments.values())
-        if snapshot.needs_litellm:
-            from gateway.providers import litellm_bridge
-
-            litellm_bridge.load()
+        snapshot = await live.start(catalog)
+        if registry.bridge_loading is not None:  # once litellm is in, its objects are start-up's too
+            registry.bridge_loading.add_done_callback(lambda _: _settle_gc())
         if snapshot.auth.open:
             log.warning(
                 "NO CLIENT KEYS CONFIGURED: the gateway accepts requests from anyone who can reach it. "
@@ -70,12 +96,19 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         await pool.start()
         decisions.start()
         usage.start()
+        events.start()
         telemetry.start()
         log.info("registry version %s loaded: %d models, %d routes, store=%s", snapshot.version,
                  len(snapshot.catalog.models), len(snapshot.catalog.routes), store.backend)
+        _settle_gc()
         try:
-            yield
+            # On SIGTERM the open event streams end first, or the server would wait on them.
+            with on_shutdown_signal(events.close_subscriptions):
+                yield
         finally:
+            await limiter.stop()
+            await live.stop()
+            await events.stop()
             await decisions.stop()
             await usage.stop()
             await telemetry.stop()
@@ -104,14 +137,45 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         body, content_type = telemetry.metrics_exposition(request.headers.get("accept"))
         return Response(body, headers={"content-type": content_type})
 
+    document: list[bytes] = []  # built from the route table on first request, then kept
+
+    async def openapi(request: Request) -> Response:
+        if not document:
+            document.append(jsonio.dumps(build_document(app.routes)))
+        return Response(document[0], media_type="application/json")
+
     app = Starlette(
-        routes=[*api.routes(), *health_routes(registry), Route("/metrics", metrics, methods=["GET"]), *admin.routes()],
+        routes=[
+            *api.routes(), *health_routes(registry),
+            ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
+            ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),
+            *admin.routes(),
+        ],
         middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, GatewayError: gateway_error, Exception: unexpected},
     )
     app.state.telemetry = telemetry
+    app.state.limiter = limiter
+    app.state.live = live
+    app.state.events = events
     return app
+
+
+def _settle_gc() -> None:
+    """Everything built at start-up (litellm's import alone is ~1M objects) lives as long as the
+    process: move it out of the collector's sight, or each full collection walks it all and
+    stalls every request in flight for 100+ ms. Then collect the young generation every 50,000
+    allocations instead of 700: a request allocates thousands of objects, and collecting several
+    times per request cost ~90 µs of its ~450 (bench: ``python -m bench``; docs/benchmarks.md)."""
+    with warnings.catch_warnings():  # what the host process left unclosed is its business, not start-up's
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+    # The span exporter's thread encodes batches of hundreds of spans; at the default 5 ms switch
+    # interval a request waiting for the GIL behind it waited up to 5 ms a time (c=1 p99 14 ms).
+    sys.setswitchinterval(0.0005)
 
 
 def _base_url(registry: Registry, provider_id: str) -> str | None:

@@ -39,8 +39,12 @@ class Authenticator:
 
 
 def check_allowed(key: KeySpec | None, name: str) -> None:
+    """May ``key`` send ``name`` as the model? ``auto`` is also allowed to a key with a
+    ``default_route``: its ``auto`` goes there, a route the config checked it may use."""
     if key is None or not key.allowed_models:
         return
     if name in key.allowed_models or name.partition("@")[0] in key.allowed_models:
+        return
+    if name == "auto" and key.default_route is not None:
         return
     raise PermissionDenied(f"This API key may not use the model '{name}'.", param="model")

@@ -14,6 +14,11 @@ Promises:
 - A store that fails or is slow never raises to the caller. The breakers switch to local
   state (the same machine in a private memory store), warn once per outage, and go back to
   the shared state as soon as the store answers again.
+- Every transition this replica causes is published once (``breaker.opened``,
+  ``breaker.half_open``, ``breaker.closed``): the store's atomic step says what the state was
+  before, so a transition is seen by exactly one replica. Admin actions always publish.
+- What this replica found open it remembers for a moment (``recently_open``), so the router
+  can leave it out without asking the store on every request; an admin reset forgets it.
 """
 
 from __future__ import annotations
@@ -22,13 +27,13 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from gateway.store import Store, StoreUnavailable
 from gateway.store.breaker_machine import (
-    ALLOW, FAILURE, FORCE_OPEN, OPEN, STATE_NAMES, SUCCESS, Event, Reply, Rules, State, current,
+    ALLOW, FAILURE, FORCE_OPEN, OPEN, RESET, STATE_NAMES, SUCCESS, Event, Reply, Rules, State, current,
 )
 from gateway.store.memory import MemoryStore
 
@@ -40,7 +45,13 @@ KEY_PREFIX = "grove:breaker:"
 # milliseconds far inside the 2**53 that Lua's doubles hold exactly.
 _MAX_OPEN_S = 365 * 86400.0
 
+# How long a deployment found open is left out by the router before the breaker is asked again.
+OPEN_RECHECK_S = 1.0
+# The event published on entering each state.
+EVENT_KINDS = ("breaker.closed", "breaker.opened", "breaker.half_open")
+
 StateName = Literal["closed", "open", "half_open"]
+Publish = Callable[[str, Mapping[str, Any]], None]
 T = TypeVar("T")
 
 
@@ -95,11 +106,13 @@ class Breakers:
         clock: Callable[[], float] | None = None,
         store_timeout_s: float = 0.25,
         recheck_s: float = 1.0,
+        publish: Publish | None = None,
     ) -> None:
         """``clock`` (epoch seconds) replaces the store's clock; tests use it to step time.
 
         ``store_timeout_s`` bounds each store call: past it the request goes on local state.
         During an outage the shared store is tried again at most every ``recheck_s``.
+        ``publish`` (``Events.publish``) receives the transition events.
         """
         self.policy = policy
         self._store = store
@@ -113,6 +126,8 @@ class Breakers:
         self._next_recheck = 0.0
         self._plain: dict[str, bool] = {}  # last reply said closed with no failure streak
         self._pending: dict[str, int] = {}  # successes not yet carried to the store
+        self._open_until: dict[str, float] = {}  # found open here, until (monotonic)
+        self._publish = publish
 
     @property
     def shared(self) -> bool:
@@ -120,9 +135,21 @@ class Breakers:
         return not self._down
 
     async def allow(self, key: str) -> tuple[bool, StateName]:
-        """May ``key`` be tried now? A half-open probe slot is taken atomically when granted."""
+        """May ``key`` be tried now? A half-open probe slot is taken atomically when granted.
+        A refusal is remembered for ``recently_open``."""
         reply = await self._step(key, Event(ALLOW, successes=self._pending.pop(key, 0)))
+        if not reply.allowed:
+            self._open_until[key] = time.monotonic() + OPEN_RECHECK_S
         return reply.allowed, _name(reply.state)
+
+    def recently_open(self) -> frozenset[str]:
+        """Deployments this replica found open within the last ``OPEN_RECHECK_S``: no store call."""
+        if not self._open_until:
+            return frozenset()
+        now = time.monotonic()
+        for key in [k for k, until in self._open_until.items() if until <= now]:
+            del self._open_until[key]
+        return frozenset(self._open_until)
 
     async def record_success(self, key: str) -> None:
         if self._plain.get(key, False):
@@ -149,25 +176,41 @@ class Breakers:
         return [_view(name, current(state, read_at), read_at) for name, state in zip(names, states)]
 
     async def force_open(self, key: str, for_s: float) -> None:
-        """Admin action: open now for ``for_s`` seconds, whatever the counters say."""
+        """Admin action: open now for ``for_s`` seconds, whatever the counters say (every
+        replica skips it from its next request: the state is in the store)."""
         self._pending.pop(key, None)
         open_ms = math.ceil(min(max(0.0, for_s), _MAX_OPEN_S) * 1000)
-        await self._step(key, Event(FORCE_OPEN, open_ms=open_ms))
+        await self._step(key, Event(FORCE_OPEN, open_ms=open_ms), by="admin")
+        self._open_until[key] = time.monotonic() + OPEN_RECHECK_S
 
     async def reset(self, key: str) -> None:
-        """Admin action: forget everything about ``key`` (closed, no trips)."""
+        """Admin action: closed, with every count and trip forgotten."""
         self._pending.pop(key, None)
-        self._plain.pop(key, None)
-        store_key = KEY_PREFIX + key
-        await self._run(lambda store: store.breaker_clear(store_key))
-        await self._local.breaker_clear(store_key)
+        self._open_until.pop(key, None)
+        await self._step(key, Event(RESET), by="admin")
+        # Local state from an outage must not come back with the next one.
+        await self._local.breaker_clear(KEY_PREFIX + key)
 
-    async def _step(self, key: str, event: Event) -> Reply:
+    async def _step(self, key: str, event: Event, by: str | None = None) -> Reply:
         store_key = KEY_PREFIX + key
         now = self._now_ms()
         reply = await self._run(lambda store: store.breaker_step(store_key, event, self._rules, now))
         self._plain[key] = reply.plain
+        publish = self._publish
+        if publish is not None and (reply.state != reply.previous or by is not None):
+            publish(EVENT_KINDS[reply.state], self._transition(key, reply, by))
         return reply
+
+    def _transition(self, key: str, reply: Reply, by: str | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "deployment": key, "from": STATE_NAMES[reply.previous], "to": STATE_NAMES[reply.state],
+            "consecutive_failures": reply.consecutive_failures,
+            "opened_until": reply.opened_until_ms / 1000 if reply.state == OPEN else None,
+            "shared": not self._down,  # False: this replica's local state, the store was unreachable
+        }
+        if by is not None:
+            data["by"] = by
+        return data
 
     async def _run(self, op: Callable[[Store], Awaitable[T]]) -> T:
         """``op`` on the shared store, or on local state when the shared store fails or stalls."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import types
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from gateway.catalog_schema import (
     CapabilityWeights,
     Headers,
     KeySpec,
+    LimitsSpec,
     ModelSpec,
     Prices,
     ProviderSpec,
@@ -58,8 +59,8 @@ from gateway.yamlload import (
 # import ModelSpec`` keeps working.
 __all__ = [
     "Capabilities", "CapabilityWeights", "Catalog", "ConfigError", "ConfigIssue", "Headers", "KeySpec",
-    "ModelSpec", "Prices", "ProviderSpec", "RouteSpec", "Supports", "VariantSpec", "format_models_table",
-    "json_schema", "load_catalog", "split_ref",
+    "LimitsSpec", "ModelSpec", "Prices", "ProviderSpec", "RouteSpec", "Supports", "VariantSpec", "format_models_table",
+    "json_schema", "load_catalog", "read_config_files", "split_ref", "validate_entry",
 ]  # fmt: skip
 
 # --- the catalog ----------------------------------------------------------------------------
@@ -161,9 +162,10 @@ class Catalog:
         return catalog
 
     @classmethod
-    def from_yaml_text(cls, files: Mapping[str, str]) -> Catalog:
-        """Build from ``{file name: YAML text}``, merged in the mapping's order."""
-        return _from_texts(files, [])
+    def from_yaml_text(cls, files: Mapping[str, str], issues: Iterable[ConfigIssue] = ()) -> Catalog:
+        """Build from ``{file name: YAML text}``, merged in the mapping's order; ``issues`` are
+        problems already found (files that could not be read), reported with the rest."""
+        return _from_texts(files, list(issues))
 
 
 def _from_texts(files: Mapping[str, str], issues: list[ConfigIssue]) -> Catalog:
@@ -178,6 +180,15 @@ def _from_texts(files: Mapping[str, str], issues: list[ConfigIssue]) -> Catalog:
 
 def load_catalog(config_dir: str | Path) -> Catalog:
     """Load every ``*.yaml``/``*.yml`` file directly in ``config_dir``; raises ConfigError."""
+    files, issues = read_config_files(config_dir)
+    if not files and not issues:
+        raise ConfigError([ConfigIssue(str(config_dir), None, "", "contains no *.yaml or *.yml files")])
+    return _from_texts(files, issues)
+
+
+def read_config_files(config_dir: str | Path) -> tuple[dict[str, str], list[ConfigIssue]]:
+    """The texts of the config files in ``config_dir`` (``{path: text}``, sorted by file name)
+    and the files that could not be read; raises ConfigError if it is not a directory."""
     directory = Path(config_dir)
     if not directory.is_dir():
         raise ConfigError([ConfigIssue(str(directory), None, "", "is not a directory")])
@@ -192,9 +203,22 @@ def load_catalog(config_dir: str | Path) -> Catalog:
             issues.append(ConfigIssue(str(path), None, "", "is not valid UTF-8"))
         except OSError as exc:
             issues.append(ConfigIssue(str(path), None, "", f"cannot be read: {exc.strerror}"))
-    if not files and not issues:
-        raise ConfigError([ConfigIssue(str(directory), None, "", "contains no *.yaml or *.yml files")])
-    return _from_texts(files, issues)
+    return files, issues
+
+
+def validate_entry(section: str, item: object, *, source: str = "request body") -> Any:
+    """One entry of a list section (``models``, ``routes``, ``keys``, ``providers``) checked on
+    its own exactly as in a config file, issues' paths relative to the entry; raises ConfigError.
+    References to other entries are checked when the entry joins a catalog."""
+    cls = SECTIONS[section]
+    try:
+        return cls.model_validate(item)
+    except ValidationError as exc:
+        def known(loc: KeyPath) -> set[str]:
+            return _known_keys(cls, loc)
+
+        issues = issues_from(exc, file=source, doc=YamlDocument(item), prefix=(), known_keys=known, patterns=PATTERNS)
+        raise ConfigError(issues) from None
 
 
 # --- building: per-entry validation, then cross-references -----------------------------------
@@ -425,6 +449,18 @@ def _cross_check(parts: _Parts) -> None:
         if wanted is not None and wanted not in components and wanted not in parts.broken["components"]:
             message = f"unknown component {wanted!r}{did_you_mean(wanted, components)}"
             parts.errors.append(entry.issue(("default_component",), message))
+        target = key.default_route
+        if target is None or target in parts.broken["routes"]:
+            continue
+        if target != "auto" and target not in routes:
+            if target in model_at:
+                message = f"{target!r} is a model: default_route names a route (or auto)"
+            else:
+                message = f"unknown route {target!r}{did_you_mean(target, routes)}"
+            parts.errors.append(entry.issue(("default_route",), message))
+        elif key.allowed_models and target not in key.allowed_models and "auto" not in key.allowed_models:
+            message = f"{target!r} is not among this key's allowed_models, so the key may not use it"
+            parts.errors.append(entry.issue(("default_route",), message))
 
 
 # --- presentation ---------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 __all__ = [
     "CAPABILITIES", "PATTERNS", "SECTIONS", "STRATEGIES", "Capabilities", "CapabilityWeights", "ConfigFile",
-    "Headers", "KeySpec", "ModelSpec", "Prices", "ProviderSpec", "RouteSpec", "Supports", "VariantSpec",
+    "Headers", "KeySpec", "LimitsSpec", "ModelSpec", "Prices", "ProviderSpec", "RouteSpec", "Supports", "VariantSpec",
     "json_schema", "split_ref", "version_key",
 ]  # fmt: skip
 
@@ -372,6 +372,20 @@ class RouteSpec(BaseModel):
         return {k: v for k, v in data.items() if v is not None and v != [] and v != ()}
 
 
+class LimitsSpec(BaseModel):
+    """A client key's limits; each one left out is unlimited. Enforced in the shared store, so
+    they hold across every replica together."""
+
+    model_config = _SPEC
+    rpm: PositiveInt | None = Field(None, description="requests in any trailing minute")
+    tpm: PositiveInt | None = Field(
+        None, description="tokens in any trailing minute: the estimate (prompt + max_tokens, else 1024) "
+        "is reserved up front and corrected to the real usage"
+    )
+    budget_usd_day: Positive | None = Field(None, description="spend per UTC day, in USD")
+    budget_usd_month: Positive | None = Field(None, description="spend per UTC month, in USD")
+
+
 class KeySpec(BaseModel):
     model_config = _SPEC
     name: Slug
@@ -382,6 +396,21 @@ class KeySpec(BaseModel):
     default_component: Slug | None = Field(
         None, description="component of requests that send no x-grove-component header"
     )
+    default_route: Slug | None = Field(
+        None,
+        description='route (or "auto") that serves this key\'s "auto" requests when no x-grove-component '
+        "header names a component; it must be a route the key may use",
+    )
+    limits: LimitsSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_default(self) -> KeySpec:
+        # Both would say where "auto" goes: one rule, one place.
+        if self.default_route is not None and self.default_component is not None:
+            raise PydanticCustomError(
+                "default", "sets both default_route and default_component: keep one (a component names its route)"
+            )
+        return self
 
 
 class ConfigFile(BaseModel):

@@ -38,16 +38,22 @@ class DecisionRecord:
     created: float
     decision: Decision
     outcome: Outcome
+    key: str | None = None
+    """The client key's name (never the key itself); None when the gateway runs open."""
+    limit: str | None = None
+    """The key's limit that refused the request (``rpm``, ``tpm``, ``budget_usd_day``, ...)."""
 
     def to_dict(self) -> dict[str, Any]:
         out = self.outcome
         return {
             "id": self.id,
             "created": round(self.created, 3),
+            "key": self.key,
             **self.decision.to_dict(),
             "attempts": [a.to_dict() for a in out.attempts],
             "served_by": out.served_by.key if out.served_by is not None else None,
             "status": out.status,
+            "limit": self.limit,
         }
 
 

@@ -8,6 +8,7 @@ pipeline can decide between falling back, retrying and returning.
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar
 
 from gateway import jsonio
@@ -76,6 +77,28 @@ class ModelNotFound(NotFound):
     default_code = "model_not_found"
 
 
+class Conflict(GatewayError):
+    """The request clashes with the current state (an id already taken, a model still in use)."""
+
+    status = 409
+    type = "invalid_request_error"
+    default_code = "conflict"
+
+
+class InvalidConfig(InvalidRequest):
+    """A config (or a runtime change to it) that does not validate. Besides OpenAI's ``error``,
+    the body lists every problem under ``errors`` as ``{file, line, path, message}``."""
+
+    default_code = "invalid_config"
+
+    def __init__(self, message: str, issues: list[dict[str, object]], *, param: str | None = None) -> None:
+        super().__init__(message, param=param)
+        self.issues = issues
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "errors": self.issues}
+
+
 class MethodNotAllowed(GatewayError):
     status = 405
     type = "invalid_request_error"
@@ -98,6 +121,49 @@ class UnsupportedMediaType(GatewayError):
     status = 415
     type = "invalid_request_error"
     default_code = "unsupported_media_type"
+
+
+# --- a client key over one of its own limits (refused before any upstream call) ----------
+
+
+class LimitExceeded(GatewayError):
+    """429 with ``Retry-After`` in whole seconds (at least 1); ``limit`` names the limit."""
+
+    status = 429
+
+    def __init__(self, message: str, *, limit: str, retry_after_s: float) -> None:
+        super().__init__(message, headers={"retry-after": str(max(1, math.ceil(retry_after_s)))})
+        self.limit = limit
+        self.retry_after_s = retry_after_s
+
+
+class RequestRateExceeded(LimitExceeded):
+    """Over requests per minute; ``type`` as OpenAI sends it for RPM."""
+
+    type = "requests"
+    default_code = "rate_limit_exceeded"
+
+
+class TokenRateExceeded(LimitExceeded):
+    """Over tokens per minute; ``type`` as OpenAI sends it for TPM."""
+
+    type = "tokens"
+    default_code = "rate_limit_exceeded"
+
+
+class QuotaExceeded(LimitExceeded):
+    """At or over a spend budget: OpenAI's "insufficient_quota"."""
+
+    type = "insufficient_quota"
+    default_code = "insufficient_quota"
+
+
+class ServiceUnavailable(GatewayError):
+    """The gateway cannot do this right now (its shared store is unreachable); try again."""
+
+    status = 503
+    type = "service_unavailable"
+    default_code = "service_unavailable"
 
 
 # --- upstream failures ------------------------------------------------------

@@ -11,6 +11,16 @@ from collections.abc import Awaitable, Callable
 log = logging.getLogger("grove.flusher")
 
 
+def honour_cancel() -> None:
+    """Raise if the running task was asked to stop. Python 3.11's ``asyncio.wait_for`` (inside
+    redis-py) can swallow a cancellation that lands as a store call completes; a background
+    loop then carries on as if never cancelled, and whoever awaits it on shutdown waits for
+    ever. Every such loop calls this once per turn."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 class Flusher:
     def __init__(self, name: str, interval_s: float, flush: Callable[[], Awaitable[None]]) -> None:
         self.name = name
@@ -38,6 +48,7 @@ class Flusher:
 
     async def _run(self) -> None:
         while True:
+            honour_cancel()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.interval_s)
             except TimeoutError:

@@ -46,8 +46,6 @@ from gateway.upstream import UpstreamPool
 
 log = logging.getLogger("grove.pipeline")
 T = TypeVar("T")
-# How long the router keeps leaving out a deployment found open before the breaker is asked again.
-_OPEN_RECHECK_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,16 +113,11 @@ class Pipeline:
         self.stats = stats
         self.policy = policy
         self.rng = rng or random.Random()
-        # Deployments this replica found open, until when (monotonic): the router leaves them
-        # out (recorded as exclusions) without asking the store on every request.
-        self._open_until: dict[str, float] = {}
 
     def health(self) -> Health:
-        if self._open_until:
-            now = time.monotonic()
-            for key in [k for k, until in self._open_until.items() if until <= now]:
-                del self._open_until[key]
-        return Health(frozenset(self._open_until), self.stats.latency_ms, self.stats.error_rate)
+        # Deployments this replica found open a moment ago: the router leaves them out
+        # (recorded as exclusions) without asking the store on every request.
+        return Health(self.breakers.recently_open(), self.stats.latency_ms, self.stats.error_rate)
 
     async def complete(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
                        observer: Observer = UNWATCHED) -> Completion:
@@ -192,7 +185,6 @@ class Pipeline:
                 if not allowed:
                     out.attempts.append(Attempt(deployment.key, "breaker_open", 0.0, breaker=state))
                     observer.skipped(deployment, "breaker_open", state)
-                    self._open_until[deployment.key] = time.monotonic() + _OPEN_RECHECK_S
                     break
                 started = time.perf_counter()
                 previous = (out.attempts[-1].deployment, out.attempts[-1].outcome) if out.attempts else None

@@ -2,12 +2,15 @@
 
 A ``Snapshot`` is built once per catalog version: a deployment (provider adapter, timeouts)
 for every model version, the router, and the ``/v1/models`` answers, so a request does no
-config work. The registry publishes its version to the shared store so every
-replica can tell which catalog it serves.
+config work. ``Registry.swap`` replaces the snapshot in one assignment: a request reads
+``registry.snapshot`` once and keeps that snapshot to its end, so a swap never fails a request
+in flight. Which catalog to install, and publishing it to the shared store so every replica
+converges, is ``gateway.livecatalog``'s job.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import time
@@ -18,15 +21,28 @@ from gateway import jsonio
 from gateway.auth import Authenticator
 from gateway.catalog import Catalog, ModelSpec, ProviderSpec
 from gateway.errors import ModelNotFound
+from gateway.providers import litellm_bridge
 from gateway.providers.base import Provider
 from gateway.routing import AUTO, Router
-from gateway.store import Store, StoreUnavailable
+from gateway.store import Store
 from gateway.upstream import Timeouts
 
 log = logging.getLogger("grove.registry")
 
 CURRENT_KEY = "grove:registry:current"
 CATALOG_KEY = "grove:registry:catalog:{version}"
+
+
+def publication(catalog: Catalog) -> list[tuple[str, bytes]]:
+    """The store keys that publish ``catalog``, in the order to write them: the catalog under its
+    version, then the current version (so a replica that sees the version finds the catalog)."""
+    return [(CATALOG_KEY.format(version=catalog.version), jsonio.dumps(catalog.to_dict())),
+            (CURRENT_KEY, catalog.version.encode())]  # fmt: skip
+
+
+def published_catalog(raw: bytes) -> Catalog:
+    """A catalog as ``publication`` stored it, re-checked; raises ConfigError or JSONDecodeError."""
+    return Catalog.from_dict(jsonio.loads(raw), source="published catalog")
 
 
 def _openai_compat(spec: ProviderSpec, model: ModelSpec, key: str | None) -> Provider:
@@ -129,12 +145,17 @@ class Snapshot:
 
 
 class Registry:
-    """Holds the current snapshot and publishes its version to the store."""
+    """Holds the current snapshot; ``gateway.livecatalog`` decides what it holds and publishes it."""
 
     def __init__(self, store: Store, env: Mapping[str, str] | None = None) -> None:
         self.store = store
         self.env = os.environ if env is None else env
         self._snapshot: Snapshot | None = None
+        self.bridge_loading: asyncio.Task[object] | None = None
+        """litellm's import, in a worker thread, while a snapshot needs it and it is not done."""
+        self.on_swap: list[Callable[[Snapshot], None]] = []
+        """Called with each new snapshot as it is installed (app-wide parts that follow the
+        catalog: secret redaction, telemetry's per-deployment attributes)."""
 
     @property
     def snapshot(self) -> Snapshot:
@@ -145,19 +166,31 @@ class Registry:
     def loaded(self) -> bool:
         return self._snapshot is not None
 
-    async def install(self, catalog: Catalog) -> Snapshot:
-        snapshot = Snapshot(catalog, self.env)
+    def swap(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        await self.publish()
-        return snapshot
+        if snapshot.needs_litellm:
+            self._load_bridge()
+        for hook in self.on_swap:
+            hook(snapshot)
 
-    async def publish(self) -> None:
-        snapshot = self.snapshot
-        try:
-            await self.store.set(CATALOG_KEY.format(version=snapshot.version), jsonio.dumps(snapshot.catalog.to_dict()))
-            await self.store.set(CURRENT_KEY, snapshot.version.encode())
-        except StoreUnavailable as exc:
-            log.warning("could not publish registry version %s: %s", snapshot.version, exc)
+    def _load_bridge(self) -> None:
+        """Import litellm off the event loop: the gateway is live meanwhile and serves models that
+        don't need it; a request that does awaits ``bridge_loading``, and ``/readyz`` says not ready."""
+        if self.bridge_loading is not None or litellm_bridge.loaded():
+            return
+        task = asyncio.get_running_loop().create_task(asyncio.to_thread(litellm_bridge.load), name="litellm-import")
+
+        def done(finished: asyncio.Task[object]) -> None:
+            self.bridge_loading = None
+            if not finished.cancelled() and finished.exception() is not None:
+                log.error("loading litellm failed: %r", finished.exception())
+
+        task.add_done_callback(done)
+        self.bridge_loading = task
+
+    @property
+    def ready(self) -> bool:
+        return self._snapshot is not None and self.bridge_loading is None
 
     async def published_version(self) -> str | None:
         raw = await self.store.get(CURRENT_KEY)

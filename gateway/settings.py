@@ -35,6 +35,11 @@ class Settings:
     """Put prompts and completions on spans and in the access log (opt-in: they hold user data)."""
     access_log: bool = True
     usage_retention_days: int = 400
+    reload: bool = True
+    """Watch the config directory and apply valid edits without a restart."""
+    reload_interval_s: float = 1.0
+    sync_interval_s: float = 0.25
+    """How often a replica checks the published registry version (one store GET)."""
     otel: OtelSettings = field(default_factory=OtelSettings)
 
     @property
@@ -62,6 +67,9 @@ class Settings:
             record_content=_bool(env, "GROVE_RECORD_CONTENT", base.record_content),
             access_log=_bool(env, "GROVE_ACCESS_LOG", base.access_log),
             usage_retention_days=_int(env, "GROVE_USAGE_RETENTION_DAYS", base.usage_retention_days),
+            reload=_bool(env, "GROVE_RELOAD", base.reload),
+            reload_interval_s=_float(env, "GROVE_RELOAD_INTERVAL_S", base.reload_interval_s),
+            sync_interval_s=_float(env, "GROVE_SYNC_INTERVAL_S", base.sync_interval_s),
             otel=_otel(env),
         )
 

@@ -68,7 +68,9 @@ class _ResponseFormat(BaseModel):
     type: Literal["text", "json_object", "json_schema"]
 
 
-class _ChatBody(BaseModel):
+class ChatCompletionRequest(BaseModel):
+    """OpenAI's chat-completions request as the gateway checks it; other fields go upstream as sent."""
+
     model_config = _STRICT
     model: Annotated[str, Field(min_length=1, max_length=256)]
     messages: Annotated[list[_Message], Field(min_length=1)]
@@ -96,7 +98,7 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     try:
-        parsed = _ChatBody.model_validate(body)
+        parsed = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:
         raise _invalid(exc) from None
     if parsed.stream_options is not None and not parsed.stream:

@@ -97,6 +97,12 @@ def load_yaml(text: str) -> YamlDocument:
         raise YamlSyntaxError(line, f"unacceptable character #x{exc.character:04x}") from None
 
 
+def dump_yaml(data: Any) -> str:
+    """Block-style YAML that ``load_yaml`` reads back to equal data: keys in the given order,
+    strings that would read as something else (``"2025-04-14"``, ``"1"``) quoted."""
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+
+
 def _load(text: str) -> YamlDocument:
     loader = yaml.SafeLoader(text)
     try:

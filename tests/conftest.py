@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -80,7 +81,7 @@ def redis_client() -> Iterator[redis.Redis]:
 class GatewayProcess:
     """``grove-gateway serve`` in a child process; ready once uvicorn says it is listening."""
 
-    def __init__(self, config_dir: Path, port: int, env: dict[str, str]) -> None:
+    def __init__(self, config_dir: Path, port: int, env: dict[str, str], *, ready: bool = True) -> None:
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         full_env = {**os.environ, **env, "GROVE_CONFIG_DIR": str(config_dir), "GROVE_PORT": str(port)}
@@ -96,6 +97,19 @@ class GatewayProcess:
                 break
         else:
             raise RuntimeError("gateway process exited during start-up:\n" + "".join(self.log))
+        if ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout_s: float = 30.0) -> None:
+        """Until ``/readyz`` says ready (litellm loads in the background after uvicorn listens),
+        as a load balancer would wait before sending traffic."""
+        import httpx
+
+        deadline = time.monotonic() + timeout_s
+        while httpx.get(f"{self.url}/readyz").status_code != 200:
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("gateway process did not become ready:\n" + "".join(self.log))
+            time.sleep(0.02)
 
     def stop(self) -> str:
         self.proc.terminate()
@@ -115,12 +129,13 @@ def free_port() -> int:
 class RedisServer:
     """A private redis-server on a free port, for tests that stop Redis mid-way."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int | None = None) -> None:
+        """``port``: start again where a stopped one listened (clients reconnect to it)."""
         import shutil
 
         binary = shutil.which("redis-server")
         assert binary, "redis-server is not installed (.ci/run installs it)"
-        self.port = free_port()
+        self.port = port or free_port()  # a port of its own, or a stopped server's to come back on
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self.proc = subprocess.Popen(
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],

@@ -57,10 +57,13 @@ def catalog(
     return Catalog.from_dict(data)
 
 
-def key(name: str = "app", allowed: tuple[str, ...] = (), default_component: str | None = None) -> KeySpec:
+def key(name: str = "app", allowed: tuple[str, ...] = (), default_component: str | None = None,
+        default_route: str | None = None) -> KeySpec:
     data: dict[str, Any] = {"name": name, "sha256": HEX, "allowed_models": list(allowed)}
     if default_component is not None:
         data["default_component"] = default_component
+    if default_route is not None:
+        data["default_route"] = default_route
     return KeySpec.model_validate(data)
 
 

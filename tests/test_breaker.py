@@ -277,6 +277,85 @@ def test_force_open_and_reset(backend: str) -> None:
     run(body)
 
 
+class Published(list[tuple[str, dict[str, Any]]]):
+    """Stands in for ``Events.publish``: what the breakers announced, in order."""
+
+    def __call__(self, kind: str, data: Any) -> None:
+        self.append((kind, dict(data)))
+
+    def moves(self) -> list[tuple[str, str, str]]:
+        return [(kind, data["from"], data["to"]) for kind, data in self]
+
+
+def test_each_transition_is_published_once(backend: str) -> None:
+    async def body() -> None:
+        clock, published = Clock(), Published()
+        policy = BreakerPolicy(failure_threshold=2, cooldown_s=5)
+        store = new_store(backend)
+        try:
+            b = Breakers(store, policy, clock=clock, publish=published)
+            await attempt(b, ok=False)
+            assert published == []  # a failure that does not trip changes no state
+            await attempt(b, ok=False)
+            tripped_at = clock.now
+            await attempt(b, ok=False)  # refused while open: no transition, nothing published
+            clock.advance(5)
+            await attempt(b, ok=True)  # the probe: half-open, then closed
+            await attempt(b, ok=True)
+            assert published.moves() == [("breaker.opened", "closed", "open"),
+                                         ("breaker.half_open", "open", "half_open"),
+                                         ("breaker.closed", "half_open", "closed")]
+            opened = published[0][1]
+            assert opened == {"deployment": D, "from": "closed", "to": "open", "consecutive_failures": 2,
+                              "opened_until": tripped_at + 5, "shared": True}
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_admin_actions_are_published_and_change_what_this_replica_remembers(backend: str) -> None:
+    async def body() -> None:
+        clock, published = Clock(), Published()
+        store = new_store(backend)
+        try:
+            b = Breakers(store, clock=clock, publish=published)
+            await b.force_open(D, 30)
+            assert D in b.recently_open()  # the router leaves it out at once, no store call
+            await b.force_open(D, 60)  # already open: an admin action is still announced
+            assert published.moves() == [("breaker.opened", "closed", "open"), ("breaker.opened", "open", "open")]
+            assert published[1][1]["by"] == "admin" and published[1][1]["opened_until"] == clock.now + 60
+            await b.reset(D)
+            assert D not in b.recently_open() and await b.allow(D) == (True, "closed")
+            assert published[-1] == ("breaker.closed", {"deployment": D, "from": "open", "to": "closed",
+                                                        "consecutive_failures": 0, "opened_until": None,
+                                                        "shared": True, "by": "admin"})
+        finally:
+            await store.close()
+
+    run(body)
+
+
+def test_a_transition_is_seen_by_exactly_one_replica(redis_client: redis.Redis) -> None:
+    async def body() -> None:
+        clock = Clock()
+        policy = BreakerPolicy(failure_threshold=2)
+        stores = [RedisStore(REDIS_URL), RedisStore(REDIS_URL)]
+        logs = [Published(), Published()]
+        try:
+            first, second = (Breakers(s, policy, clock=clock, publish=p) for s, p in zip(stores, logs))
+            assert (await first.allow(D))[0] and (await second.allow(D))[0]
+            await asyncio.gather(first.record_failure(D), second.record_failure(D))
+            assert await second.allow(D) == (False, "open")
+            assert D in second.recently_open() and D not in first.recently_open()
+            assert sorted(len(log) for log in logs) == [0, 1]  # whichever tripped it says so
+        finally:
+            for s in stores:
+                await s.close()
+
+    run(body)
+
+
 def test_state_idles_out(backend: str) -> None:
     async def body() -> None:
         clock = Clock()
@@ -399,7 +478,8 @@ def test_unreachable_redis_falls_back_to_local_state(caplog: pytest.LogCaptureFi
     async def body() -> None:
         store = RedisStore(f"redis://127.0.0.1:{free_port()}/15")
         try:
-            b = Breakers(store, clock=Clock(), recheck_s=0)  # retry Redis on every call
+            published = Published()
+            b = Breakers(store, clock=Clock(), recheck_s=0, publish=published)  # retry Redis on every call
             for _ in range(5):
                 assert await attempt(b, ok=False) == (True, "closed")
             assert await b.allow(D) == (False, "open")
@@ -408,6 +488,10 @@ def test_unreachable_redis_falls_back_to_local_state(caplog: pytest.LogCaptureFi
             await b.reset(D)
             assert await b.allow(D) == (True, "closed")
             assert not b.shared
+            # Transitions of local state are announced too, marked as this replica's own.
+            assert published.moves() == [("breaker.opened", "closed", "open"), ("breaker.opened", "closed", "open"),
+                                         ("breaker.closed", "open", "closed")]
+            assert not any(data["shared"] for _, data in published)
         finally:
             await store.close()
 
@@ -487,6 +571,7 @@ EVENTS = st.one_of(
     st.builds(machine.Event, st.just(machine.FAILURE), successes=st.integers(0, 3),
               retry_after_ms=st.sampled_from([0, 0, 0, 1, 700, 4000, 20_000])),
     st.builds(machine.Event, st.just(machine.FORCE_OPEN), open_ms=st.sampled_from([0, 1500, 9000])),
+    st.builds(machine.Event, st.just(machine.RESET)),
 )
 # Delays hit the rules' own periods (buckets, leases, cooldowns, idle times) exactly, so the
 # boundary comparisons are exercised, not just the comfortable middles. Negative delays: a
@@ -529,7 +614,7 @@ def test_lua_and_python_machines_agree(rules: machine.Rules, steps: list[tuple[i
 class RedisRelay:
     def __init__(self) -> None:
         self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/15"
+        self.url = f"redis://127.0.0.1:{self.port}/{REDIS_URL.rsplit('/', 1)[1]}"  # the test run's own DB
         self.stalled = False  # swallow what the client sends: a Redis that stopped answering
         self.commands: list[str] = []
         self._server: asyncio.Server | None = None

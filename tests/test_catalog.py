@@ -596,3 +596,28 @@ def test_unknown_keys_inside_variants_and_weights_get_a_suggestion() -> None:
         "x.yaml:5 routes[0].variants[0]: unknown key 'modls' (did you mean 'models'?)",
         "x.yaml:8 routes[1].weights: unknown key 'sped' (did you mean 'speed'?)",
     ]
+
+
+# --- client keys: limits and default routes ------------------------------------------------------
+
+
+def test_key_limits_and_default_route_round_trip_and_are_in_the_schema() -> None:
+    keys = [
+        {"name": "k", "sha256": HEX, "allowed_models": ["r"], "default_route": "r",
+         "limits": {"rpm": 60, "tpm": 100_000, "budget_usd_day": 5, "budget_usd_month": 99.5}},
+        {"name": "open", "sha256": "cd" * 32},
+    ]  # fmt: skip
+    catalog = catalog_of(model("m"), routes=[{"name": "r", "models": ["m"]}], keys=keys)
+    limited, plain = catalog.keys
+    assert limited.default_route == "r" and limited.limits is not None
+    assert (limited.limits.rpm, limited.limits.tpm) == (60, 100_000)
+    assert (limited.limits.budget_usd_day, limited.limits.budget_usd_month) == (5.0, 99.5)
+    assert plain.limits is None and plain.default_route is None
+    again = Catalog.from_dict(jsonio.loads(jsonio.dumps(catalog.to_dict())))
+    assert again == catalog and again.version == catalog.version
+    validator = jsonschema.Draft202012Validator(json_schema())
+    assert list(validator.iter_errors({"keys": keys})) == []
+    for bad in ({"rpm": 0}, {"tpm": 1.5}, {"budget_usd_day": 0}, {"rmp": 1}):
+        assert list(validator.iter_errors({"keys": [{**keys[1], "limits": bad}]})) != [], bad
+    properties = json_schema()["$defs"]["LimitsSpec"]["properties"]
+    assert all(properties[name].get("description") for name in ("rpm", "tpm", "budget_usd_day", "budget_usd_month"))

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from gateway.configwatch import every
 from gateway.flusher import Flusher
 
 
@@ -33,3 +34,38 @@ def test_flushes_when_woken_and_on_stop_and_survives_failures(caplog: pytest.Log
 
     assert asyncio.run(run()) == ["flush", "flush", "flush"]
     assert "test: flush failed" in caplog.text and any(r.levelno == logging.ERROR for r in caplog.records)
+
+
+@pytest.mark.parametrize("loop", ["every", "flusher"])
+def test_a_cancellation_swallowed_inside_a_step_still_stops_the_loop(loop: str) -> None:
+    """Python 3.11's wait_for (inside redis-py) can drop a cancellation that lands as a store
+    call completes. The background loops must stop anyway, or shutdown waits for ever."""
+
+    async def main() -> None:
+        in_step = asyncio.Event()
+        swallow = True
+
+        async def swallowing() -> None:
+            in_step.set()
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                if not swallow:
+                    raise
+                # what wait_for does when the inner call completes as the cancel lands
+
+        if loop == "every":
+            task = asyncio.create_task(every(0, swallowing))
+        else:
+            flusher = Flusher("test", interval_s=0, flush=swallowing)
+            flusher.start()
+            assert flusher._task is not None
+            task = flusher._task
+        await in_step.wait()
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)  # a regression fails here, not hangs
+        swallow = False
+        task.cancel()  # lets a loop that did not stop end, so the test can report it
+        assert done == {task} and task.cancelled()
+
+    asyncio.run(main())

@@ -114,6 +114,17 @@ def test_the_keys_default_component_applies_without_a_header(shop: Router) -> No
     assert shop.decide("auto", features(), key=planner_key, component="chat").route == "default"
 
 
+def test_the_keys_default_route_serves_auto_unless_a_component_header_says_otherwise(shop: Router) -> None:
+    routed = key(default_route="ab")
+    d = shop.decide("auto", features(), key=routed)
+    assert (d.route, d.rule, d.component, d.strategy) == ("ab", "key app default_route", None, "weighted")
+    d = shop.decide("auto", features(), key=routed, component="chat")
+    assert (d.route, d.rule, d.component) == ("default", "component chat", "chat")
+    assert shop.decide("default", features(), key=routed).route == "default"  # an explicit name is honoured
+    assert shop.decide("mid", features(), key=routed).chain == ("mid@1",)
+    assert shop.decide("auto", features(), key=key(default_route="auto")).rule == "key app default_route"
+
+
 def test_an_unknown_component_is_a_400_even_for_an_explicit_model(shop: Router) -> None:
     for requested in ("auto", "small"):
         with pytest.raises(InvalidRequest) as caught:

@@ -1,7 +1,10 @@
-"""Admin endpoints: routing decisions, breakers and usage (more arrive with the operators' issue).
+"""Admin endpoints: routing decisions, breakers (and their admin actions), usage, live events
+here; runtime changes to models, routes, keys and the config in ``admin/models.py``,
+``routes.py``, ``keys.py``, ``config.py``.
 
 Every route checks the admin key (``GROVE_ADMIN_KEY``) with a constant-time comparison; a
-client key never passes. With no admin key configured the admin API is disabled.
+client key never passes. With no admin key configured the admin API is disabled. Each route
+is an ``ApiRoute`` carrying its OpenAPI operation (``gateway/admin/docs.py``).
 """
 
 from __future__ import annotations
@@ -12,14 +15,23 @@ import time
 from datetime import date
 from collections.abc import Iterable
 
+from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 
 from gateway import jsonio
-from gateway.breaker import Breakers
+from gateway.admin import config as config_admin
+from gateway.admin import keys as keys_admin
+from gateway.admin import models as models_admin
+from gateway.admin import routes as routes_admin
+from gateway.admin import docs
+from gateway.admin.sse import EventStream
+from gateway.breaker import BreakerView, Breakers
 from gateway.decisions import DecisionLog
+from gateway.livecatalog import LiveCatalog
 from gateway.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, PermissionDenied
+from gateway.events import KIND, Events, valid_id
+from gateway.openapi import ApiRoute
 from gateway.registry import Registry
 from gateway.telemetry.usage import FIELDS, UsageLog, utc_day
 
@@ -36,20 +48,34 @@ def _is_day(text: str) -> bool:
 
 class AdminAPI:
     def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers,
-                 usage: UsageLog | None = None) -> None:
+                 usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.registry = registry
         self.decisions = decisions
         self.breakers = breakers
         self.usage = usage
+        self.events = events
+        self.live = live
 
-    def routes(self) -> list[Route]:
-        return [
-            Route("/admin/decisions", self._guard(self.list_decisions), methods=["GET"]),
-            Route("/admin/decisions/{decision_id}", self._guard(self.get_decision), methods=["GET"]),
-            Route("/admin/breakers", self._guard(self.list_breakers), methods=["GET"]),
-            Route("/admin/usage", self._guard(self.get_usage), methods=["GET"]),
+    def routes(self) -> list[ApiRoute]:
+        routes = [
+            ApiRoute("/admin/decisions", self._guard(self.list_decisions), methods={"GET": docs.LIST_DECISIONS}),
+            ApiRoute("/admin/decisions/{decision_id}", self._guard(self.get_decision),
+                     methods={"GET": docs.GET_DECISION}),
+            ApiRoute("/admin/breakers", self._guard(self.list_breakers), methods={"GET": docs.LIST_BREAKERS}),
+            # {deployment:path}: model ids may contain '/'.
+            ApiRoute("/admin/breakers/{deployment:path}/open", self._guard(self.force_open),
+                     methods={"POST": docs.FORCE_OPEN}),
+            ApiRoute("/admin/breakers/{deployment:path}/reset", self._guard(self.reset_breaker),
+                     methods={"POST": docs.RESET}),
+            ApiRoute("/admin/usage", self._guard(self.get_usage), methods={"GET": docs.USAGE}),
         ]
+        if self.events is not None:
+            routes.append(ApiRoute("/admin/events", self._guard(self.stream_events), methods={"GET": docs.EVENTS}))
+        if self.live is not None:
+            for module in (models_admin, routes_admin, keys_admin, config_admin):
+                routes += module.routes(self._guard, self.live)
+        return routes
 
     def _guard(self, handler):  # type: ignore[no-untyped-def]
         async def guarded(request: Request) -> Response:
@@ -89,12 +115,42 @@ class AdminAPI:
     async def list_breakers(self, request: Request) -> Response:
         keys: Iterable[str] = self.registry.snapshot.deployments_by_key.keys()
         views = await self.breakers.views(keys)
-        data = [
-            {"deployment": v.key, "state": v.state, "consecutive_failures": v.consecutive_failures,
-             "opened_until": v.opened_until, "trips": v.trips}
-            for v in views
-        ]
-        return Response(jsonio.dumps({"object": "list", "data": data}), media_type=JSON)
+        return Response(jsonio.dumps({"object": "list", "data": [_breaker(v) for v in views]}), media_type=JSON)
+
+    async def force_open(self, request: Request) -> Response:
+        """Open for ``seconds`` (default: the configured cooldown), on every replica."""
+        key = self._deployment(request)
+        body = await _force_open_body(request)
+        seconds = body.seconds if body.seconds is not None else self.breakers.policy.cooldown_s
+        await self.breakers.force_open(key, seconds)
+        return Response(jsonio.dumps(_breaker(await self.breakers.view(key))), media_type=JSON)
+
+    async def reset_breaker(self, request: Request) -> Response:
+        key = self._deployment(request)
+        await self.breakers.reset(key)
+        return Response(jsonio.dumps(_breaker(await self.breakers.view(key))), media_type=JSON)
+
+    def _deployment(self, request: Request) -> str:
+        key = request.path_params["deployment"]
+        if key not in self.registry.snapshot.deployments_by_key:
+            raise NotFound(f"No deployment '{key}': breakers are per 'model@version' (GET /admin/breakers).",
+                           code="deployment_not_found")
+        return str(key)
+
+    async def stream_events(self, request: Request) -> Response:
+        """Server-sent events; ``Last-Event-ID`` replays first, ``?kinds=a,b`` filters."""
+        assert self.events is not None  # the route exists only with events
+        after = request.headers.get("last-event-id") or None
+        if after is not None and not valid_id(after.strip()):
+            raise InvalidRequest("'Last-Event-ID' must be an event id like 1763800000000-0.", param="Last-Event-ID")
+        kinds: frozenset[str] | None = None
+        raw = request.query_params.get("kinds")
+        if raw is not None:
+            kinds = frozenset(k.strip() for k in raw.split(",") if k.strip())
+            if not kinds or not all(KIND.match(k) for k in kinds):
+                raise InvalidRequest("'kinds' must be event kinds separated by commas, e.g. "
+                                     "breaker.opened,breaker.closed.", param="kinds")
+        return EventStream(self.events, after.strip() if after else None, kinds)
 
     async def get_usage(self, request: Request) -> Response:
         """``?day=YYYY-MM-DD`` (UTC, default today): requests, tokens and cost per model, route and key."""
@@ -108,3 +164,23 @@ class AdminAPI:
         total["cost_usd"] = round(total["cost_usd"], 10)
         body = {"object": "usage", "day": day, "data": rows, "total": total, "complete": complete}
         return Response(jsonio.dumps(body), media_type=JSON)
+
+
+def _breaker(v: BreakerView) -> dict[str, object]:
+    return {"deployment": v.key, "state": v.state, "consecutive_failures": v.consecutive_failures,
+            "opened_until": v.opened_until, "trips": v.trips}
+
+
+async def _force_open_body(request: Request) -> docs.ForceOpenBody:
+    raw = await request.body()
+    if not raw.strip():
+        return docs.ForceOpenBody()
+    try:
+        return docs.ForceOpenBody.model_validate(jsonio.loads(raw))
+    except jsonio.JSONDecodeError:
+        raise InvalidRequest("The body must be JSON, e.g. {\"seconds\": 60}, or empty.", code="invalid_json") from None
+    except ValidationError as exc:
+        first = exc.errors(include_url=False, include_input=False)[0]
+        param = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRequest(f"Invalid body: {first['msg']}. Send {{\"seconds\": N}} with 0 < N <= "
+                             f"{docs.MAX_FORCE_OPEN_S}, or no body.", param=param, code="invalid_value") from None

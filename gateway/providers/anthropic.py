@@ -70,8 +70,13 @@ class AnthropicProvider:
         self.headers: Mapping[str, str] = MappingProxyType(constant)
         # Anthropic requires max_tokens; a catalog entry without a max output still needs one.
         self.default_max_tokens = default_max_tokens or DEFAULT_MAX_TOKENS
-        self.bridge = bridge or lb.load()
+        self._bridge = bridge
         self._supported: dict[str, tuple[str, ...]] = {}
+
+    @property
+    def bridge(self) -> lb.Bridge:
+        """litellm's pieces: loaded by the registry in a worker thread before a request needs them."""
+        return self._bridge or lb.load()
 
     def supported_params(self, model: str) -> tuple[str, ...]:
         """The OpenAI parameters litellm maps for ``model``; a scan of its model map, so kept."""

@@ -55,8 +55,13 @@ class GeminiProvider:
         constant.update({k.lower(): v for k, v in (headers or {}).items()})
         self.headers: Mapping[str, str] = MappingProxyType(constant)
         self.default_max_tokens = default_max_tokens
-        self.bridge = bridge or lb.load()
+        self._bridge = bridge
         self._supported: dict[str, tuple[str, ...]] = {}
+
+    @property
+    def bridge(self) -> lb.Bridge:
+        """litellm's pieces: loaded by the registry in a worker thread before a request needs them."""
+        return self._bridge or lb.load()
 
     def supported_params(self, model: str) -> tuple[str, ...]:
         """The OpenAI parameters litellm maps for ``model``; a scan of its model map, so kept."""

@@ -3,9 +3,9 @@
 Promises:
 - ``load()`` imports just litellm's provider translation (Anthropic and Gemini config classes and
   stream parsers) with the bundled cost map, so it never reaches the network; quiets litellm's
-  logging and callbacks; and returns a ``Bridge`` holding those pieces. Call it at start-up, and
-  only when a configured model needs it: the first import takes seconds. Python's module cache
-  makes later calls cheap.
+  logging and callbacks; and returns a ``Bridge`` holding those pieces, the same one on every
+  call. The first call takes seconds: the registry makes it in a worker thread when a configured
+  model needs it (``loaded()`` tells whether it has happened), never on the event loop.
 - Nothing litellm raises escapes: ``translating_request`` turns it into ``InvalidRequest``,
   ``translating_reply`` into ``UpstreamBadResponse``.
 - ``completion_from`` and ``ChunkShaper`` turn litellm's response and stream-chunk objects into
@@ -15,6 +15,7 @@ Promises:
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import time
@@ -52,6 +53,11 @@ class Bridge:
     model_response: Any
 
 
+def loaded() -> bool:
+    return load.cache_info().currsize > 0
+
+
+@functools.cache
 def load() -> Bridge:
     """Import litellm's translation layer quietly and offline; see the module docstring."""
     # Both must be set before the import: litellm reads them while importing or on first use.

@@ -9,10 +9,12 @@ strategy. Any other name is a model id (``"id"`` or ``"id@version"``), which ``d
 resolves, honouring it as asked: the lifecycle applies (retired → successor, 410 without one),
 the hard constraints do not.
 
-Components. A request's component is the ``x-grove-component`` header, else the client key's
-``default_component``. When the client asked for ``auto``, the component's route (from the
-config's ``components``) serves instead; an explicit route or model id is always honoured and the
-component is only recorded. An unknown component is a 400 either way, so a typo shows.
+Components and default routes. A request's component is the ``x-grove-component`` header, else
+the client key's ``default_component``. When the client asked for ``auto``, the component's route
+(from the config's ``components``) serves instead; with no component, the key's
+``default_route`` does (a key sets at most one of the two). An explicit route or model id is
+always honoured and the component is only recorded. An unknown component is a 400 either way, so
+a typo shows.
 
 Keys. ``KeySpec.allowed_models`` grants names: a model id grants its versions, a route grants
 every deployment the route may choose, ``auto`` grants every model. Routing only picks granted
@@ -80,6 +82,8 @@ class Router:
                 raise _unknown_component(component, [name for name, _ in self.catalog.components])
             if requested == AUTO:
                 route, rule = target, f"component {component}"
+        elif requested == AUTO and key is not None and key.default_route is not None:
+            route, rule = key.default_route, f"key {key.name} default_route"
         plan = self._plans.get(route)
         if plan is None:
             return self._model(requested, features, component)

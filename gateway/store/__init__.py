@@ -1,7 +1,9 @@
 """Shared state behind a small protocol: in-memory (embedded default) or Redis.
 
 Everything replicas must agree on (the published registry, the circuit breakers, usage
-counters, later limits and logs) goes through a ``Store``. Backends translate their failures into
+counters, client-key quotas and logs) goes through a ``Store``. Backends translate their failures into
+
+counters, live events, later limits and logs) goes through a ``Store``. Backends translate their failures into
 ``StoreUnavailable`` so callers can degrade to local state instead of failing a
 request.
 """
@@ -12,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from gateway.store.breaker_machine import Event, Reply, Rules, State
+from gateway.store.quota import Quota, Verdict
 
 
 class StoreUnavailable(Exception):
@@ -65,6 +68,53 @@ class Store(Protocol):
 
     async def counters_get(self, key: str) -> dict[str, float]:
         """Every field of ``key`` (empty when it does not exist)."""
+        ...
+
+    # Client-key quotas (the rules are ``gateway/store/quota.py``). ``key`` names one client
+    # key's state; ``request_id`` is unique per request (never ``#``).
+
+    async def quota_admit(self, key: str, request_id: str, quota: Quota, tokens: int,
+                          now_ms: int | None = None) -> Verdict:
+        """Check every limit of ``quota``; only if all allow, count the request and reserve
+        ``tokens`` (capped at the tpm limit). One atomic step."""
+        ...
+
+    async def quota_settle(self, key: str, request_id: str, used_tokens: int | None, cost_usd: float,
+                           now_ms: int | None = None) -> None:
+        """Replace the request's token reservation with ``used_tokens`` (None: keep it) and add
+        ``cost_usd`` to the day's and the month's spend. One atomic step."""
+
+    # Versioned documents (the registry's runtime changes): a body and a revision number. A
+    # writer replaces the body only if nobody wrote since it read (compare-and-set), and sets the
+    # keys it publishes in the same atomic step, so what is published always matches the body.
+
+    async def doc_read(self, key: str) -> tuple[int, bytes | None]:
+        """The revision (0 when the document does not exist) and the body."""
+        ...
+
+    async def doc_write(
+        self, key: str, revision: int, body: bytes | None, publish: Sequence[tuple[str, bytes]] = ()
+    ) -> int | None:
+        """If ``key`` is still at ``revision``: store ``body`` as the next revision (``None``: keep
+        body and revision) and set every ``publish`` key, atomically. Returns the revision now
+        stored, or None when another writer came first (read again, redo the change, retry)."""
+
+    # Append-only streams (live events): entries get ids ``"<ms>-<seq>"`` from the store,
+    # increasing across every writer; the oldest are trimmed past about ``max_len``.
+
+    async def stream_append(self, stream: str, entries: Sequence[bytes], max_len: int) -> list[str]:
+        """Append in order; returns the new ids. At least the newest ``max_len`` are kept."""
+        ...
+
+    async def stream_read(
+        self, stream: str, after: str, limit: int, block_ms: int = 0
+    ) -> list[tuple[str, bytes]]:
+        """Up to ``limit`` entries with ids after ``after`` (a full ``ms-seq`` id), oldest first.
+        With ``block_ms`` > 0 and none there yet, waits up to that long for one."""
+        ...
+
+    async def stream_last_id(self, stream: str) -> str:
+        """The newest entry's id, ``"0-0"`` when the stream is empty."""
         ...
 
 

@@ -7,8 +7,8 @@ package-data entry.
 
 KEYS[1] is the breaker's hash. ARGV: kind, lazy successes, retry_after_ms, open_ms, now_ms
 ('' for the server's own ``TIME``), then the rules in ``RULE_ORDER``. Returns
-``{allowed 0|1, state, consecutive_failures}``. Nothing is written when nothing changed, so
-an ``allow`` on a quiet closed breaker is a pure read.
+``{allowed 0|1, state, consecutive_failures, previous state, opened_until_ms}``. Nothing is
+written when nothing changed, so an ``allow`` on a quiet closed breaker is a pure read.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ RULE_ORDER = (
 
 SCRIPT = r"""
 local CLOSED, OPEN, HALF_OPEN = 0, 1, 2
-local ALLOW, SUCCESS, FAILURE, FORCE_OPEN = 0, 1, 2, 3
+local ALLOW, SUCCESS, FAILURE, FORCE_OPEN, RESET = 0, 1, 2, 3, 4
 
 local key = KEYS[1]
 local kind = tonumber(ARGV[1])
@@ -137,12 +137,17 @@ end
 
 local s = load()
 local before = fingerprint(s)
+local previous = s.st
 local allowed = 0
 if kind == FORCE_OPEN then
   s.st = OPEN
   s.ou = now + math.max(0, open_ms)
   s.pr = 0
   s.pd = 0
+elseif kind == RESET then
+  local ex = s.ex
+  s = fresh()
+  s.ex = ex
 elseif kind == ALLOW then
   allowed = allow(s)
 elseif s.st == CLOSED then
@@ -182,5 +187,5 @@ if fingerprint(s) ~= before then
              'pr', int(s.pr), 'pd', int(s.pd), 'w', window_text(s.w), 'ex', int(s.ex))
   redis.call('PEXPIRE', key, int(s.ex - now))
 end
-return {allowed, s.st, s.cf}
+return {allowed, s.st, s.cf, previous, s.ou}
 """

@@ -18,8 +18,9 @@ from typing import NamedTuple
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 STATE_NAMES = ("closed", "open", "half_open")
 
-# Event kinds.
-ALLOW, SUCCESS, FAILURE, FORCE_OPEN = 0, 1, 2, 3
+# Event kinds. FORCE_OPEN and RESET are the admin's: open for a given time whatever the
+# counters say; closed with every count forgotten.
+ALLOW, SUCCESS, FAILURE, FORCE_OPEN, RESET = 0, 1, 2, 3, 4
 
 # The failure-ratio window is kept as this many time buckets: a rolling window to within a
 # tenth of its length, in a bounded amount of state.
@@ -77,6 +78,10 @@ class Reply:
     allowed: bool
     state: int
     consecutive_failures: int
+    # The state before the event: the caller sees each transition it caused, exactly once
+    # across replicas, since the step is atomic in the store.
+    previous: int
+    opened_until_ms: int
 
     @property
     def plain(self) -> bool:
@@ -98,7 +103,7 @@ def step(stored: State | None, event: Event, rules: Rules, now_ms: int) -> tuple
     """Apply one event. Returns the state to store (None: nothing changed) and the reply."""
     old = current(stored, now_ms)
     new, allowed = _apply(old, event, rules, now_ms)
-    reply = Reply(allowed, new.state, new.consecutive_failures)
+    reply = Reply(allowed, new.state, new.consecutive_failures, old.state, new.opened_until_ms)
     if new == old:
         return None, reply
     return new._replace(expires_ms=now_ms + rules.idle_ms + max(0, new.opened_until_ms - now_ms)), reply
@@ -123,6 +128,8 @@ def window_totals(s: State, rules: Rules, now_ms: int) -> tuple[int, int]:
 def _apply(s: State, e: Event, r: Rules, now: int) -> tuple[State, bool]:
     if e.kind == FORCE_OPEN:
         return s._replace(state=OPEN, opened_until_ms=now + max(0, e.open_ms), probes=0, probe_deadline_ms=0), False
+    if e.kind == RESET:
+        return FRESH._replace(expires_ms=s.expires_ms), False
     if e.kind == ALLOW:
         return _allow(s, e, r, now)
     if s.state == CLOSED:

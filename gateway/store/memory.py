@@ -1,7 +1,8 @@
 """The embedded store: process-local, no dependencies. State is lost on restart.
 
-Breakers run the pure state machine of ``breaker_machine`` directly; each step has no
-``await`` inside, so on one event loop it is as atomic as the Redis script.
+Breakers run the pure state machine of ``breaker_machine`` directly, quotas the ``QuotaBook``
+of ``quota``; each step has no ``await`` inside, so on one event loop it is as atomic as the
+Redis script.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 
 from gateway.store import breaker_machine as machine
+from gateway.store.quota import Quota, QuotaBook, Verdict
+from gateway.store.memory_stream import MemoryStreams
 
 
 def _wall_ms() -> int:
@@ -28,6 +31,9 @@ class MemoryStore:
         self._breakers: dict[str, machine.State] = {}
         self._logs: dict[str, OrderedDict[str, bytes]] = {}
         self._counters: dict[str, tuple[dict[str, int | float], float | None]] = {}
+        self._quotas = QuotaBook()
+        self._docs: dict[str, tuple[int, bytes]] = {}
+        self._streams = MemoryStreams()
 
     async def get(self, key: str) -> bytes | None:
         item = self._data.get(key)
@@ -51,6 +57,9 @@ class MemoryStore:
         self._breakers.clear()
         self._logs.clear()
         self._counters.clear()
+        self._quotas.clear()
+        self._docs.clear()
+        self._streams.clear()
 
     async def log_append(self, log: str, entries: Sequence[tuple[str, bytes]], max_len: int) -> None:
         items = self._logs.setdefault(log, OrderedDict())
@@ -86,6 +95,34 @@ class MemoryStore:
             return {}
         return {name: float(value) for name, value in item[0].items()}
 
+    async def doc_read(self, key: str) -> tuple[int, bytes | None]:
+        item = self._docs.get(key)
+        return (0, None) if item is None else item
+
+    async def doc_write(
+        self, key: str, revision: int, body: bytes | None, publish: Sequence[tuple[str, bytes]] = ()
+    ) -> int | None:
+        # No await inside: on one event loop this is as atomic as the Redis script.
+        stored = self._docs.get(key, (0, b""))[0]
+        if stored != revision:
+            return None
+        if body is not None:
+            stored += 1
+            self._docs[key] = (stored, body)
+        for name, value in publish:
+            self._data[name] = (value, None)
+        return stored
+    async def stream_append(self, stream: str, entries: Sequence[bytes], max_len: int) -> list[str]:
+        return self._streams.append(stream, entries, max_len)
+
+    async def stream_read(
+        self, stream: str, after: str, limit: int, block_ms: int = 0
+    ) -> list[tuple[str, bytes]]:
+        return await self._streams.read(stream, after, limit, block_ms)
+
+    async def stream_last_id(self, stream: str) -> str:
+        return self._streams.last_id(stream)
+
     async def breaker_step(
         self, key: str, event: machine.Event, rules: machine.Rules, now_ms: int | None = None
     ) -> machine.Reply:
@@ -105,3 +142,11 @@ class MemoryStore:
 
     async def breaker_clear(self, key: str) -> None:
         self._breakers.pop(key, None)
+
+    async def quota_admit(self, key: str, request_id: str, quota: Quota, tokens: int,
+                          now_ms: int | None = None) -> Verdict:
+        return self._quotas.admit(key, request_id, quota, tokens, _wall_ms() if now_ms is None else now_ms)
+
+    async def quota_settle(self, key: str, request_id: str, used_tokens: int | None, cost_usd: float,
+                           now_ms: int | None = None) -> None:
+        self._quotas.settle(key, request_id, used_tokens, cost_usd, _wall_ms() if now_ms is None else now_ms)

@@ -2,12 +2,15 @@
 
 Breaker transitions run server-side as one Lua script per event (``breaker_lua``), called
 by EVALSHA with a fallback to EVAL when Redis has not cached the script (NOSCRIPT: after a
-restart or SCRIPT FLUSH); EVAL caches it again for the next call. Counters are hash fields
+restart or SCRIPT FLUSH); EVAL caches it again for the next call. Client-key quotas are one
+script per admit or settle (``quota_lua``), run the same way. Counters are hash fields
 bumped by HINCRBY / HINCRBYFLOAT inside one MULTI/EXEC, so a batch lands whole or not at all.
+Live events are a Redis stream (XADD MAXLEN ~, XREAD [BLOCK]).
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -18,6 +21,8 @@ from redis.exceptions import NoScriptError, RedisError
 from gateway.store import StoreUnavailable
 from gateway.store import breaker_machine as machine
 from gateway.store.breaker_lua import RULE_ORDER, SCRIPT
+from gateway.store.quota import LIMITS, Quota, Verdict
+from gateway.store.quota_lua import SCRIPT as QUOTA_SCRIPT
 
 _SCRIPT_SHA = hashlib.sha1(SCRIPT.encode()).hexdigest()
 
@@ -35,6 +40,12 @@ def _rule_args(rules: machine.Rules) -> list[str]:
 
 # Short timeouts: a slow or lost Redis must degrade the gateway, never stall requests.
 _SOCKET_TIMEOUT_S = 0.5
+# Blocking stream reads wait at most this long, on their own connection pool with no socket
+# timeout (the main pool's would cut every one of them short) but a deadline of their own.
+# Without a socket timeout redis-py also skips its asyncio.wait_for around writes, which on
+# Python 3.11 can swallow a cancellation: the reader must stop when cancelled.
+MAX_BLOCK_MS = 5000
+_BLOCK_MARGIN_S = 1.0
 
 
 _LOG_APPEND = """
@@ -51,6 +62,25 @@ return extra
 """
 
 
+# Compare-and-set of a versioned document (a hash: rev, body) plus the keys it publishes.
+# KEYS: the document, then the published keys; ARGV: expected revision, "1" to write the body
+# (else keep it), the body, then one value per published key. Returns the stored revision or -1.
+_DOC_WRITE = """
+local rev = tonumber(redis.call('HGET', KEYS[1], 'rev') or '0')
+if rev ~= tonumber(ARGV[1]) then
+  return -1
+end
+if ARGV[2] == '1' then
+  rev = rev + 1
+  redis.call('HSET', KEYS[1], 'rev', rev, 'body', ARGV[3])
+end
+for i = 2, #KEYS do
+  redis.call('SET', KEYS[i], ARGV[i + 2])
+end
+return rev
+"""
+
+
 class RedisStore:
     backend = "redis"
 
@@ -61,9 +91,14 @@ class RedisStore:
             socket_connect_timeout=_SOCKET_TIMEOUT_S,
             health_check_interval=30,
         )
+        self._url = url
+        self._blocking: aioredis.Redis | None = None
         self._rules_cache: dict[machine.Rules, list[str]] = {}
         # Append, then drop the oldest past max_len, atomically: ids in a list, entries in a hash.
         self._log_append = self._redis.register_script(_LOG_APPEND)
+        self._quota = self._redis.register_script(QUOTA_SCRIPT)
+
+        self._doc_write = self._redis.register_script(_DOC_WRITE)
 
     async def get(self, key: str) -> bytes | None:
         try:
@@ -86,6 +121,9 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._blocking is not None:
+            await self._blocking.aclose()
+            self._blocking = None
 
     async def log_append(self, log: str, entries: Sequence[tuple[str, bytes]], max_len: int) -> None:
         args: list[bytes | str | int] = [max_len]
@@ -135,6 +173,88 @@ class RedisStore:
             raise StoreUnavailable(f"redis counters read failed: {type(exc).__name__}") from None
         return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
 
+    async def quota_admit(self, key: str, request_id: str, quota: Quota, tokens: int,
+                          now_ms: int | None = None) -> Verdict:
+        args: list[str | int] = ["admit", request_id, _opt(now_ms), tokens, _opt(quota.rpm), _opt(quota.tpm),
+                                 _opt(quota.usd_day), _opt(quota.usd_month)]
+        try:
+            raw: Any = await self._quota(keys=_quota_keys(key), args=args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis quota admit failed: {type(exc).__name__}") from None
+        allowed, limit, retry_after_ms = (int(x) for x in raw)
+        return Verdict(bool(allowed), LIMITS[limit - 1] if limit else None, retry_after_ms)
+
+    async def quota_settle(self, key: str, request_id: str, used_tokens: int | None, cost_usd: float,
+                           now_ms: int | None = None) -> None:
+        args = ["settle", request_id, _opt(now_ms), _opt(used_tokens), repr(float(cost_usd))]
+        try:
+            await self._quota(keys=_quota_keys(key), args=args)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis quota settle failed: {type(exc).__name__}") from None
+
+    async def doc_read(self, key: str) -> tuple[int, bytes | None]:
+        try:
+            rev, body = await self._redis.hmget(key, ["rev", "body"])
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis document read failed: {type(exc).__name__}") from None
+        return (0, None) if rev is None else (int(rev), None if body is None else bytes(body))
+
+    async def doc_write(
+        self, key: str, revision: int, body: bytes | None, publish: Sequence[tuple[str, bytes]] = ()
+    ) -> int | None:
+        keys = [key, *(name for name, _ in publish)]
+        args: list[bytes | str | int] = [revision, "0" if body is None else "1", body or b""]
+        args += [value for _, value in publish]
+        try:
+            stored = int(await self._doc_write(keys=keys, args=args))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis document write failed: {type(exc).__name__}") from None
+        return None if stored < 0 else stored
+
+    async def stream_append(self, stream: str, entries: Sequence[bytes], max_len: int) -> list[str]:
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for value in entries:
+                    # "~": Redis trims whole internal nodes, cheaply, keeping at least max_len.
+                    pipe.xadd(stream, {"e": value}, maxlen=max_len, approximate=True)
+                ids: list[Any] = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis stream append failed: {type(exc).__name__}") from None
+        return [_text(i) for i in ids]
+
+    async def stream_read(
+        self, stream: str, after: str, limit: int, block_ms: int = 0
+    ) -> list[tuple[str, bytes]]:
+        client = self._redis
+        block: int | None = None
+        deadline_s = None
+        if block_ms > 0:
+            client, block = self._blocking_client(), min(block_ms, MAX_BLOCK_MS)
+            deadline_s = block / 1000 + _BLOCK_MARGIN_S
+        try:
+            async with asyncio.timeout(deadline_s):
+                reply: Any = await client.xread({stream: after}, count=limit, block=block)
+        except (RedisError, OSError, TimeoutError) as exc:
+            raise StoreUnavailable(f"redis stream read failed: {type(exc).__name__}") from None
+        if not reply:
+            return []
+        _, entries = reply[0]
+        return [(_text(entry_id), bytes(fields.get(b"e", b""))) for entry_id, fields in entries]
+
+    async def stream_last_id(self, stream: str) -> str:
+        try:
+            newest: Any = await self._redis.xrevrange(stream, "+", "-", count=1)
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis stream read failed: {type(exc).__name__}") from None
+        return _text(newest[0][0]) if newest else "0-0"
+
+    def _blocking_client(self) -> aioredis.Redis:
+        if self._blocking is None:
+            self._blocking = aioredis.Redis.from_url(
+                self._url, socket_timeout=None, socket_connect_timeout=_SOCKET_TIMEOUT_S, socket_keepalive=True,
+            )
+        return self._blocking
+
     async def breaker_step(
         self, key: str, event: machine.Event, rules: machine.Rules, now_ms: int | None = None
     ) -> machine.Reply:
@@ -149,7 +269,7 @@ class RedisStore:
                 raw = await self._redis.eval(SCRIPT, 1, key, *args)
         except (RedisError, OSError) as exc:
             raise StoreUnavailable(f"redis breaker step failed: {type(exc).__name__}") from None
-        return machine.Reply(bool(raw[0]), int(raw[1]), int(raw[2]))
+        return machine.Reply(bool(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]))
 
     async def breaker_read(
         self, keys: Sequence[str], now_ms: int | None = None
@@ -180,3 +300,15 @@ class RedisStore:
         if cached is None:
             cached = self._rules_cache[rules] = _rule_args(rules)
         return cached
+
+
+def _quota_keys(key: str) -> list[str]:
+    return [f"{key}:requests", f"{key}:tokens", f"{key}:weights", f"{key}:spend"]
+
+
+def _opt(value: int | float | None) -> str:
+    # repr round-trips a float exactly, so Lua's tonumber sees the same double; '' is "none".
+    return "" if value is None else repr(value)
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
