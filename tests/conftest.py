@@ -112,8 +112,15 @@ class GatewayProcess:
             time.sleep(0.02)
 
     def stop(self) -> str:
+        """SIGTERM, and the process must exit by itself; one that hangs is killed (no orphan
+        left behind) and the test fails."""
         self.proc.terminate()
-        _, err = self.proc.communicate(timeout=15)
+        try:
+            _, err = self.proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+            raise AssertionError("the gateway did not exit within 15 s of SIGTERM:\n" + "".join(self.log) + err)
         self.log.append(err)
         return "".join(self.log)
 
