@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,6 +18,7 @@ from starlette.responses import Response
 
 from gateway import accesslog, api_docs, jsonio
 from gateway.admin.api import AdminAPI
+from gateway.admin.console import ROOT as CONSOLE_ROOT, Console
 from gateway.api import OpenAIAPI, error_response, health_routes
 from gateway.breaker import Breakers
 from gateway.catalog import Catalog
@@ -43,12 +45,13 @@ log = logging.getLogger("grove.app")
 
 def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog: Catalog | None = None,
                telemetry: Telemetry | None = None,
-               publish_event: Callable[[str, dict[str, object]], None] | None = None) -> Starlette:
+               publish_event: Callable[[str, dict[str, object]], None] | None = None,
+               console_dir: Path = CONSOLE_ROOT) -> Starlette:
     """Build the gateway. ``catalog`` is taken as the config files' catalog at start instead of
     loading ``settings.config_dir`` (tests, demo; runtime changes and reloads still apply);
     ``telemetry`` replaces the one built from ``settings`` (tests inject in-memory exporters);
     ``publish_event(kind, data)`` receives the catalog's change events (``model.registered``,
-    ``config.reloaded``, ...). The app's telemetry is ``app.state.telemetry``, its live catalog
+    ``config.reloaded``, ...); ``console_dir`` holds the web console's files. The app's telemetry is ``app.state.telemetry``, its live catalog
     (runtime changes, reloads) ``app.state.live``."""
     store = make_store(settings.redis_url)
     registry = Registry(store, env)
@@ -150,6 +153,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
             ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),
             *admin.routes(),
+            *Console(settings.admin_key, console_dir).routes(),
         ],
         middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry)],
         lifespan=lifespan,

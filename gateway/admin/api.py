@@ -3,7 +3,9 @@ here; runtime changes to models, routes, keys and the config in ``admin/models.p
 ``routes.py``, ``keys.py``, ``config.py``.
 
 Every route checks the admin key (``GROVE_ADMIN_KEY``) with a constant-time comparison; a
-client key never passes. With no admin key configured the admin API is disabled. Each route
+client key never passes. The web console's session cookie (``gateway/admin/session.py``) passes
+too, when no ``Authorization`` header is sent; on methods other than GET and HEAD only with the
+header ``x-grove-console: 1`` besides (a cross-site form cannot set it). With no admin key configured the admin API is disabled. Each route
 is an ``ApiRoute`` carrying its OpenAPI operation (``gateway/admin/docs.py``).
 """
 
@@ -25,6 +27,7 @@ from gateway.admin import keys as keys_admin
 from gateway.admin import models as models_admin
 from gateway.admin import routes as routes_admin
 from gateway.admin import docs
+from gateway.admin import session
 from gateway.admin.sse import EventStream
 from gateway.breaker import BreakerView, Breakers
 from gateway.decisions import DecisionLog
@@ -90,12 +93,25 @@ class AdminAPI:
     def _authorize(self, request: Request) -> None:
         if self._key is None:
             raise PermissionDenied("The admin API is disabled: set GROVE_ADMIN_KEY to enable it.")
+        cookie = request.cookies.get(session.COOKIE)
+        if cookie is not None and "authorization" not in request.headers:
+            self._authorize_console(request, cookie)
+            return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationFailed("The admin API needs 'Authorization: Bearer <admin key>'.",
                                        code="missing_api_key")
         if not hmac.compare_digest(token.strip().encode(), self._key):
             raise PermissionDenied("This key is not the admin key.", code="not_admin")
+
+    def _authorize_console(self, request: Request, cookie: str) -> None:
+        assert self._key is not None
+        if not session.valid(cookie, self._key, time.time()):
+            raise AuthenticationFailed("The console session is invalid or has expired: sign in again at "
+                                       "/console/login.", code="invalid_session")
+        if request.method not in ("GET", "HEAD") and request.headers.get(session.CSRF_HEADER) != "1":
+            raise PermissionDenied(f"A console request that changes something needs the header "
+                                   f"'{session.CSRF_HEADER}: 1'.", code="missing_console_header")
 
     async def list_decisions(self, request: Request) -> Response:
         raw = request.query_params.get("limit", "50")
