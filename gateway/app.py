@@ -77,7 +77,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     live = LiveCatalog(registry, settings.config_dir, publish_event=publish,
                        sync_interval_s=settings.sync_interval_s,
                        reload_interval_s=settings.reload_interval_s if settings.reload else None)
-    admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live)
+    admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live,
+                     health=pipeline.health)
 
     def follow(snapshot: Snapshot) -> None:
         # App-wide parts that depend on the catalog follow each snapshot as it is swapped in.

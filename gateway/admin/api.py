@@ -15,7 +15,7 @@ import hmac
 import re
 import time
 from datetime import date
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -27,6 +27,7 @@ from gateway.admin import keys as keys_admin
 from gateway.admin import models as models_admin
 from gateway.admin import routes as routes_admin
 from gateway.admin import docs
+from gateway.admin import explain
 from gateway.admin import session
 from gateway.admin.sse import EventStream
 from gateway.breaker import BreakerView, Breakers
@@ -36,6 +37,7 @@ from gateway.errors import AuthenticationFailed, GatewayError, InvalidRequest, N
 from gateway.events import KIND, Events, valid_id
 from gateway.openapi import ApiRoute
 from gateway.registry import Registry
+from gateway.routing import Health
 from gateway.telemetry.usage import FIELDS, UsageLog, utc_day
 
 JSON = "application/json"
@@ -51,7 +53,8 @@ def _is_day(text: str) -> bool:
 
 class AdminAPI:
     def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers,
-                 usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None) -> None:
+                 usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None,
+                 health: Callable[[], Health] = Health) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.registry = registry
         self.decisions = decisions
@@ -59,6 +62,7 @@ class AdminAPI:
         self.usage = usage
         self.events = events
         self.live = live
+        self.health = health
 
     def routes(self) -> list[ApiRoute]:
         routes = [
@@ -78,6 +82,7 @@ class AdminAPI:
         if self.live is not None:
             for module in (models_admin, routes_admin, keys_admin, config_admin):
                 routes += module.routes(self._guard, self.live)
+            routes += explain.routes(self._guard, self.live, self.health)
         return routes
 
     def _guard(self, handler):  # type: ignore[no-untyped-def]
