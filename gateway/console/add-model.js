@@ -18,7 +18,7 @@ async function providers() {
       const found = [];
       let inside = false;
       for (const line of (await response.text()).split("\n")) {
-        if (/^\S/.test(line)) inside = line.startsWith("providers:");
+        if (/^[A-Za-z_]/.test(line)) inside = line.startsWith("providers:");  // a top-level key
         const item = inside && line.match(/^-\s+id:\s*['"]?([^'"\s]+)/);
         if (item) found.push({ id: item[1] });
         const kind = inside && found.length && line.match(/^\s+kind:\s*['"]?([^'"\s]+)/);
