@@ -18,6 +18,17 @@ function table(caption, head, rows) {
 
 const score = (v) => (v === null || v === undefined ? "–" : Number(v).toFixed(3));
 
+// Scores exist only where the capability strategy ranked the candidates.
+function candidates(list) {
+  if (!list.some((c) => c.score !== undefined)) {
+    return table("Candidates", ["Deployment", "Status"], list.map((c) => [c.key, c.status]));
+  }
+  return table("Candidates", ["Deployment", "Status", "Score", "Capability", "Price", "Latency", "Errors", "Est. cost"],
+    list.map((c) => [c.key, c.status, score(c.score), score(c.parts && c.parts.capability),
+      score(c.parts && c.parts.price), score(c.parts && c.parts.latency), score(c.parts && c.parts.errors),
+      c.cost_usd === undefined ? "–" : fmt.usd(c.cost_usd)]));
+}
+
 export function renderDecision(d) {
   const parts = [
     facts([
@@ -28,12 +39,9 @@ export function renderDecision(d) {
       ["Needs from", d.needs_source],
       ["Weights", d.weights ? Object.entries(d.weights).map(([k, v]) => `${k} ${v}`).join(", ") : null],
     ]),
-    el("h4", { text: "Chain (tried in this order)" }),
+    el("h3", { text: "Chain (tried in this order)" }),
     el("ol", { class: "chain-list" }, (d.chain || []).map((key) => el("li", { text: key }))),
-    table("Candidates", ["Deployment", "Status", "Score", "Capability", "Price", "Latency", "Errors", "Est. cost"],
-      (d.candidates || []).map((c) => [c.key, c.status, score(c.score), score(c.parts && c.parts.capability),
-        score(c.parts && c.parts.price), score(c.parts && c.parts.latency), score(c.parts && c.parts.errors),
-        c.cost_usd === undefined ? "–" : fmt.usd(c.cost_usd)])),
+    candidates(d.candidates || []),
     table("Exclusions", ["Deployment", "Check", "Reason"],
       (d.exclusions || []).map((e) => [e.key, e.check, e.reason])),
   ];

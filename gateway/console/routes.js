@@ -153,6 +153,11 @@ async function explain() {
     const answer = await api("/admin/explain", { method: "POST", body, signal: pending.signal });
     showProblems([]);
     const decision = answer.decision;
+    if (!decision) {  // the route is valid, but the router would refuse this sample request
+      $("preview-primary").textContent = "none";
+      $("preview").replaceChildren(el("p", { class: "result bad", text: `Refused: ${answer.refusal.message}` }));
+      return;
+    }
     $("preview-primary").textContent = decision.chain[0] || "none (no deployment can serve it)";
     $("preview").replaceChildren(renderDecision(decision));
   } catch (err) {
