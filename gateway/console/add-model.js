@@ -125,6 +125,10 @@ $("send-test").addEventListener("click", async () => {
     announce(result.ok ? "The test request succeeded: the model can be activated." : "The test request failed.",
       result.ok ? "ok" : "error");
   } catch (err) {
+    if (err.status !== 400) {
+      announce(`The test could not be sent: ${err.message}`, "error");
+      return;
+    }
     $("test-result").replaceChildren(el("div", { class: "result bad error-box", "data-test": "invalid" },
       el("p", { text: "The entry is not valid:" }), el("ul", {}, problems(err).map((p) => el("li", { text: p })))));
     announce("The entry is not valid: go back and correct it.", "error");

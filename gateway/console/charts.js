@@ -73,6 +73,11 @@ export function lineChart({ title, points, series, format = String }) {
       pen = "L";
     });
     if (d) root.append(svg("path", { class: `series-${n}`, d }));
+    // A point with no neighbour would draw no line: mark it with a dot.
+    points.forEach((p, i) => {
+      const has = (j) => j >= 0 && j < points.length && points[j][s.key] !== null && points[j][s.key] !== undefined;
+      if (has(i) && !has(i - 1) && !has(i + 1)) root.append(svg("circle", { class: `dot-${n}`, cx: x(i), cy: y(p[s.key]), r: 3 }));
+    });
   });
 
   const legend = document.createElement("ul");

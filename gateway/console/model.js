@@ -22,7 +22,8 @@ function renderModel(model) {
     el("dt", { text: "Prices per Mtok" }), el("dd", { text: `$${v.prices.input_per_mtok} input · $${v.prices.output_per_mtok} output` }),
     el("dt", { text: "Supports" }), el("dd", { text: Object.entries(v.supports).filter(([, on]) => on).map(([k]) => k).join(", ") || "–" }),
     el("dt", { text: "Successor" }), el("dd", { class: "mono", text: v.successor || "–" }));
-  document.getElementById("facts").replaceChildren(facts, capabilityChart(v.capabilities, model.id));
+  document.getElementById("facts").replaceChildren(facts);
+  document.getElementById("capabilities").replaceChildren(capabilityChart(v.capabilities, model.id));
   document.querySelector("#versions tbody").replaceChildren(...model.versions.map((x) => el("tr", {},
     el("th", { scope: "row", class: "mono", text: x.version }),
     el("td", {}, el("span", { class: `badge ${x.status}`, text: x.status })),
