@@ -37,6 +37,7 @@ from gateway.stats import Stats
 from gateway.store import make_store
 from gateway.telemetry.core import Telemetry
 from gateway.telemetry.middleware import TelemetryMiddleware
+from gateway.telemetry.perf import PerfLog
 from gateway.telemetry.usage import UsageLog
 from gateway.upstream import UpstreamPool
 
@@ -58,6 +59,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     telemetry = telemetry or Telemetry(settings)
     usage = UsageLog(store, retention_days=settings.usage_retention_days)
     telemetry.usage = usage
+    perf = telemetry.perf = PerfLog(store)
     telemetry.provider_url = lambda provider_id: _base_url(registry, provider_id)
     pool = UpstreamPool()
     events = Events(store)
@@ -78,7 +80,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
                        sync_interval_s=settings.sync_interval_s,
                        reload_interval_s=settings.reload_interval_s if settings.reload else None)
     admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live,
-                     health=pipeline.health)
+                     health=pipeline.health, perf=perf)
 
     def follow(snapshot: Snapshot) -> None:
         # App-wide parts that depend on the catalog follow each snapshot as it is swapped in.
@@ -100,6 +102,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         await pool.start()
         decisions.start()
         usage.start()
+        perf.start()
         events.start()
         telemetry.start()
         log.info("registry version %s loaded: %d models, %d routes, store=%s", snapshot.version,
@@ -115,6 +118,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             await events.stop()
             await decisions.stop()
             await usage.stop()
+            await perf.stop()
             await telemetry.stop()
             await pool.close()
             await store.close()

@@ -28,6 +28,7 @@ from gateway.admin import models as models_admin
 from gateway.admin import routes as routes_admin
 from gateway.admin import docs
 from gateway.admin import explain
+from gateway.admin import perf as perf_admin
 from gateway.admin import session
 from gateway.admin.sse import EventStream
 from gateway.breaker import BreakerView, Breakers
@@ -38,6 +39,7 @@ from gateway.events import KIND, Events, valid_id
 from gateway.openapi import ApiRoute
 from gateway.registry import Registry
 from gateway.routing import Health
+from gateway.telemetry.perf import PerfLog
 from gateway.telemetry.usage import FIELDS, UsageLog, utc_day
 
 JSON = "application/json"
@@ -54,7 +56,7 @@ def _is_day(text: str) -> bool:
 class AdminAPI:
     def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers,
                  usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None,
-                 health: Callable[[], Health] = Health) -> None:
+                 health: Callable[[], Health] = Health, perf: PerfLog | None = None) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.registry = registry
         self.decisions = decisions
@@ -63,6 +65,7 @@ class AdminAPI:
         self.events = events
         self.live = live
         self.health = health
+        self.perf = perf
 
     def routes(self) -> list[ApiRoute]:
         routes = [
@@ -79,6 +82,8 @@ class AdminAPI:
         ]
         if self.events is not None:
             routes.append(ApiRoute("/admin/events", self._guard(self.stream_events), methods={"GET": docs.EVENTS}))
+        if self.perf is not None:
+            routes += perf_admin.routes(self._guard, self.perf)
         if self.live is not None:
             for module in (models_admin, routes_admin, keys_admin, config_admin):
                 routes += module.routes(self._guard, self.live)

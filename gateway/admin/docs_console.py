@@ -89,3 +89,60 @@ EXPLAIN = Operation(
     "in, when given) and the live breakers; no upstream call, nothing stored. An invalid candidate route: 400 "
     "with every problem under 'errors', as PUT /admin/routes/{name} answers (409 if its name is a model's).",
     body=ExplainBody, reply=EXPLANATION, errors=(400, 409, 413), tags=("admin",))
+
+
+# --- GET /admin/perf, /admin/perf/series ---------------------------------------------------------
+
+_NUMBER_OR_NULL = {"type": ["number", "null"]}
+FIGURES = {
+    "type": "object",
+    "required": ["requests", "rps", "errors", "error_rate", "fallbacks", "fallback_rate", "p50_ms", "p95_ms",
+                 "cost_usd", "cost_usd_per_min"],
+    "properties": {
+        "requests": {"type": "integer"}, "rps": {"type": "number"},
+        "errors": {"type": "integer", "description": "answered 5xx, or 429 after an attempt"},
+        "error_rate": {"type": "number"},
+        "fallbacks": {"type": "integer", "description": "went on to another deployment than the chain's "
+                                                        "first choice (served by it or not)"},
+        "fallback_rate": {"type": "number"},
+        "p50_ms": {**_NUMBER_OR_NULL, "description": "from a log-spaced histogram; null without requests"},
+        "p95_ms": _NUMBER_OR_NULL, "cost_usd": {"type": "number"}, "cost_usd_per_min": {"type": "number"},
+    },
+}
+PERF_SUMMARY = {
+    "type": "object", "required": ["object", "window_s", "totals", "models", "routes", "complete"],
+    "properties": {
+        "object": {"const": "perf.summary"}, "window_s": {"type": "integer"}, "totals": FIGURES,
+        "models": {"type": "object", "additionalProperties": FIGURES, "description": "by 'id@version' served"},
+        "routes": {"type": "object", "additionalProperties": FIGURES},
+        "complete": {"type": "boolean", "description": "false: the store did not answer, this replica's alone"},
+    },
+}
+POINT = {
+    "type": "object", "required": ["t", "requests", "errors", "fallbacks", "p50_ms", "p95_ms", "cost_usd"],
+    "properties": {"t": {"type": "integer", "description": "unix seconds of the step's start"},
+                   "requests": {"type": "integer"}, "errors": {"type": "integer"}, "fallbacks": {"type": "integer"},
+                   "p50_ms": _NUMBER_OR_NULL, "p95_ms": _NUMBER_OR_NULL, "cost_usd": {"type": "number"}},
+}
+PERF_SERIES = {
+    "type": "object", "required": ["object", "step_s", "points", "complete"],
+    "properties": {"object": {"const": "perf.series"}, "step_s": {"type": "integer"},
+                   "points": {"type": "array", "items": POINT, "description": "oldest first, every step"},
+                   "complete": {"type": "boolean"}},
+}
+_WHAT = ("Chat requests that reached the upstream side, from every replica (10-second buckets kept 2 h); "
+         "a model is the deployment that served, else the chain's first choice.")
+PERF = Operation(
+    "Live performance", _WHAT + " Rates are per second and per minute over the window, up to now.",
+    params=(Param("window_s", "Seconds back from now (10-3600, a multiple of 10; default 60).",
+                  schema={"type": "integer", "minimum": 10, "maximum": 3600, "multipleOf": 10}),),
+    reply=PERF_SUMMARY, errors=(400,), tags=("admin",))
+PERF_SERIES_OP = Operation(
+    "Performance over time", _WHAT + " One point per step, zeros where nothing happened.",
+    params=(Param("minutes", "How far back (1-120, default 60).", schema={"type": "integer", "minimum": 1,
+                                                                           "maximum": 120}),
+            Param("step_s", "Seconds per point (10-3600, a multiple of 10; default 60).",
+                  schema={"type": "integer", "minimum": 10, "maximum": 3600, "multipleOf": 10}),
+            Param("model", "Only this model: 'id@version', or a bare id for all its versions."),
+            Param("route", "Only requests through this route (or model name asked for).")),
+    reply=PERF_SERIES, errors=(400,), tags=("admin",))
