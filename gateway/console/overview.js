@@ -95,8 +95,9 @@ async function refresh() {
   }
   renderBreakers(breakers.data);
   renderDecisions(decisions.data);
+  const partial = perf && perf.complete === false ? " The shared store did not answer: these are this replica's figures only." : "";
   document.getElementById("updated").textContent =
-    `Updated ${new Date().toLocaleTimeString("en-GB")}; updates every 2 seconds while this tab is visible.`;
+    `Updated ${new Date().toLocaleTimeString("en-GB")}; updates every 2 seconds while this tab is visible.${partial}`;
   if (perfMissing) announce("Traffic figures are not available from this gateway (GET /admin/perf).", "error");
 }
 
