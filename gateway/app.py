@@ -19,6 +19,7 @@ from starlette.responses import Response
 from gateway import accesslog, api_docs, jsonio
 from gateway.admin.api import AdminAPI
 from gateway.admin.console import ROOT as CONSOLE_ROOT, Console
+from gateway.admin.model_test import ModelTester
 from gateway.api import OpenAIAPI, error_response, health_routes
 from gateway.breaker import Breakers
 from gateway.catalog import Catalog
@@ -80,7 +81,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
                        sync_interval_s=settings.sync_interval_s,
                        reload_interval_s=settings.reload_interval_s if settings.reload else None)
     admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live,
-                     health=pipeline.health, perf=perf)
+                     health=pipeline.health, perf=perf,
+                     tester=ModelTester(registry, pool, telemetry.costs, [settings.admin_key or ""]))
 
     def follow(snapshot: Snapshot) -> None:
         # App-wide parts that depend on the catalog follow each snapshot as it is swapped in.

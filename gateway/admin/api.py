@@ -28,6 +28,7 @@ from gateway.admin import models as models_admin
 from gateway.admin import routes as routes_admin
 from gateway.admin import docs
 from gateway.admin import explain
+from gateway.admin import model_test
 from gateway.admin import perf as perf_admin
 from gateway.admin import session
 from gateway.admin.sse import EventStream
@@ -56,7 +57,8 @@ def _is_day(text: str) -> bool:
 class AdminAPI:
     def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers,
                  usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None,
-                 health: Callable[[], Health] = Health, perf: PerfLog | None = None) -> None:
+                 health: Callable[[], Health] = Health, perf: PerfLog | None = None,
+                 tester: model_test.ModelTester | None = None) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.registry = registry
         self.decisions = decisions
@@ -66,6 +68,7 @@ class AdminAPI:
         self.live = live
         self.health = health
         self.perf = perf
+        self.tester = tester
 
     def routes(self) -> list[ApiRoute]:
         routes = [
@@ -84,6 +87,8 @@ class AdminAPI:
             routes.append(ApiRoute("/admin/events", self._guard(self.stream_events), methods={"GET": docs.EVENTS}))
         if self.perf is not None:
             routes += perf_admin.routes(self._guard, self.perf)
+        if self.tester is not None:
+            routes += model_test.routes(self._guard, self.tester)
         if self.live is not None:
             for module in (models_admin, routes_admin, keys_admin, config_admin):
                 routes += module.routes(self._guard, self.live)

@@ -8,7 +8,7 @@ needs ``x-grove-console: 1`` besides it on every method but GET and HEAD).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -146,3 +146,42 @@ PERF_SERIES_OP = Operation(
             Param("model", "Only this model: 'id@version', or a bare id for all its versions."),
             Param("route", "Only requests through this route (or model name asked for).")),
     reply=PERF_SERIES, errors=(400,), tags=("admin",))
+
+
+# --- POST /admin/models/test ---------------------------------------------------------------------
+
+
+class ModelTestBody(BaseModel):
+    """A model entry to try before it is registered, and what to send it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    model: dict[str, Any] = Field(description="A model entry as POST /admin/models takes it; its provider "
+                                              "must be one of the config's.")
+    messages: Annotated[list[dict[str, Any]], Field(min_length=1)] | None = Field(
+        None, description="Chat messages to send (default: one short user message).")
+    max_tokens: Annotated[int, Field(ge=1, le=4096)] = 16
+
+
+MODEL_TEST_REPLY = {
+    "type": "object", "required": ["object", "ok", "latency_ms"],
+    "properties": {
+        "object": {"const": "model.test"}, "ok": {"type": "boolean"}, "latency_ms": {"type": "number"},
+        "content": {"type": ["string", "null"], "description": "ok: the model's reply text"},
+        "finish_reason": {"type": ["string", "null"]}, "model": {"type": ["string", "null"]},
+        "usage": {"type": ["object", "null"], "properties": {
+            "prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"},
+            "total_tokens": {"type": "integer"}}},
+        "cost_usd": {"type": ["number", "null"]},
+        "error": {"type": "object", "required": ["message", "type", "code", "status"], "description":
+                  "not ok: the upstream's failure as the gateway maps it", "properties": {
+                      "message": {"type": "string"}, "type": {"type": "string"},
+                      "code": {"type": ["string", "null"]}, "status": {"type": "integer"}}},
+    },
+}
+MODEL_TEST = Operation(
+    "Test a model before registering it",
+    "Sends ONE non-stream chat request to the deployment the entry describes, on the configured provider it "
+    "names (base URL and key from the config, never from the request); no retry, no fallback. Nothing is "
+    "registered; breakers, statistics, usage and performance figures are not touched. 200 with ok false "
+    "when the upstream failed; 400 when the entry does not validate (the body POST /admin/models gives).",
+    body=ModelTestBody, reply=MODEL_TEST_REPLY, errors=(400, 413), tags=("admin",))
