@@ -135,7 +135,6 @@ def test_overview_updates_without_a_reload_while_traffic_flows(page: Page, conso
     expect(first.get_by_role("table", name="Attempts")).to_contain_text("gpt-4.1-mini@1")
     expect(first.locator(".chain-list li").first).to_have_text("gpt-4.1-mini@1")
     check_accessibility(page, "the overview")
-    screenshot(page, "overview")
 
 
 # --- 2. a model added through the wizard is then served ----------------------------------------
@@ -144,7 +143,7 @@ def test_overview_updates_without_a_reload_while_traffic_flows(page: Page, conso
 def test_wizard_tests_then_activates_a_model_that_is_then_served(page: Page, console: AdminGateway) -> None:
     page.get_by_role("link", name="Add a model").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Add a model")
-    page.get_by_label("Provider").select_option("fake-openai")
+    page.get_by_label("Provider", exact=True).select_option("fake-openai")
     check_accessibility(page, "the wizard, step 1")
     # Step 1 does not go on without a model id.
     page.get_by_role("button", name="Next: capabilities").click()
@@ -240,6 +239,7 @@ def test_breaker_opened_by_faults_shows_open_on_the_overview(page: Page, console
     chat.chat.completions.create(model="default", messages=[{"role": "user", "content": "hi"}])
     expect(page.locator('[data-stat="fallback_rate"]')).not_to_have_text(re.compile(r"^(–|0 %)$"), timeout=WAIT_MS)
     check_accessibility(page, "the overview with an open breaker")
+    screenshot(page, "overview")  # errors, a fallback and an open breaker: the README's picture
 
 
 def breaker_state(console: AdminGateway, deployment: str) -> str:

@@ -91,9 +91,14 @@ form.addEventListener("input", (event) => {
   if (event.target.id === "test-message") return;
   if (testedSpec !== null && JSON.stringify(spec()) !== testedSpec) {
     testedSpec = null;
-    $("activate").disabled = true;
+    setActivation(false);
   }
 });
+
+function setActivation(on) {
+  $("activate").disabled = !on;
+  $("activate-hint").hidden = on;
+}
 
 function renderResult(result) {
   const box = $("test-result");
@@ -118,10 +123,10 @@ $("send-test").addEventListener("click", async () => {
   announce("Sending the test request…");
   try {
     const result = await api("/admin/models/test", { method: "POST", body: {
-      model: entry, messages: [{ role: "user", content: $("test-message").value || "Hello" }], max_tokens: 16 } });
+      model: entry, messages: [{ role: "user", content: $("test-message").value || "Hello" }], max_tokens: 64 } });
     renderResult(result);
     testedSpec = result.ok ? JSON.stringify(entry) : null;
-    $("activate").disabled = !result.ok;
+    setActivation(result.ok);
     announce(result.ok ? "The test request succeeded: the model can be activated." : "The test request failed.",
       result.ok ? "ok" : "error");
   } catch (err) {
@@ -146,7 +151,8 @@ $("activate").addEventListener("click", async () => {
     $("test-result").append(el("p", { class: "result ok" }, `${model.id} is active and served now: `,
       el("a", { href: link, text: "open its page" }), "."));
     announce(`Activated ${model.id} (registry version ${model.registry_version}).`, "ok");
-    $("activate").disabled = true;
+    setActivation(false);
+    $("activate-hint").hidden = true;
   } catch (err) {
     announce(`Activation failed: ${problems(err).join("; ")}`, "error");
   }

@@ -109,7 +109,7 @@ export const fmt = {
   num: (v, d = 0) => (v === null || v === undefined ? "–" : nf(d).format(v)),
   ms: (v) => (v === null || v === undefined ? "–" : `${nf(v < 10 ? 1 : 0).format(v)} ms`),
   pct: (v) => (v === null || v === undefined ? "–" : `${nf(1).format(v * 100)} %`),
-  usd: (v) => (v === null || v === undefined ? "–" : `$${v < 0.01 ? v.toPrecision(2) : nf(2).format(v)}`),
+  usd: (v) => (v === null || v === undefined ? "–" : v === 0 ? "$0" : `$${v < 0.01 ? v.toPrecision(2) : nf(2).format(v)}`),
   time: (unix) => new Date(unix * 1000).toLocaleTimeString("en-GB"),
   tokens: (v) => (v >= 1000 ? `${nf(0).format(v / 1000)}k` : String(v)),
 };

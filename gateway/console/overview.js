@@ -42,7 +42,9 @@ function renderBreakers(breakers) {
 const shown = new Map();
 
 function decisionItem(d) {
-  const fallback = d.attempts && d.attempts.length > 1 ? " · fell back" : "";
+  // A fallback moves to another deployment; a retry of the same one is not.
+  const tried = new Set((d.attempts || []).map((a) => a.deployment));
+  const fallback = tried.size > 1 ? " · fell back" : "";
   const summary = el("summary", {},
     el("span", { class: "mono", text: fmt.time(d.created) }),
     el("span", {}, "asked ", el("strong", { class: "mono", text: d.requested })),
