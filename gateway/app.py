@@ -53,8 +53,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     loading ``settings.config_dir`` (tests, demo; runtime changes and reloads still apply);
     ``telemetry`` replaces the one built from ``settings`` (tests inject in-memory exporters);
     ``publish_event(kind, data)`` receives the catalog's change events (``model.registered``,
-    ``config.reloaded``, ...); ``console_dir`` holds the web console's files. The app's telemetry is ``app.state.telemetry``, its live catalog
-    (runtime changes, reloads) ``app.state.live``."""
+    ``config.reloaded``, ...); ``console_dir`` holds the web console's files. The app's
+    telemetry is ``app.state.telemetry``, its live catalog (runtime changes, reloads)
+    ``app.state.live``."""
     store = make_store(settings.redis_url)
     registry = Registry(store, env)
     telemetry = telemetry or Telemetry(settings)

@@ -5,8 +5,9 @@ here; runtime changes to models, routes, keys and the config in ``admin/models.p
 Every route checks the admin key (``GROVE_ADMIN_KEY``) with a constant-time comparison; a
 client key never passes. The web console's session cookie (``gateway/admin/session.py``) passes
 too, when no ``Authorization`` header is sent; on methods other than GET and HEAD only with the
-header ``x-grove-console: 1`` besides (a cross-site form cannot set it). With no admin key configured the admin API is disabled. Each route
-is an ``ApiRoute`` carrying its OpenAPI operation (``gateway/admin/docs.py``).
+header ``x-grove-console: 1`` besides (a cross-site form cannot set it). With no admin key
+configured the admin API is disabled. Each route is an ``ApiRoute`` carrying its OpenAPI
+operation (``gateway/admin/docs.py``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hmac
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from html import escape
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -69,12 +69,13 @@ class Console:
             ApiRoute("/console/{path:path}", self._wrap(self.page), methods={"GET": docs.FILE}),
         ]
 
-    def _wrap(self, handler: Callable[[Request, bytes], object]) -> Callable[[Request], object]:
+    def _wrap(self, handler: Callable[[Request, bytes], Awaitable[Response]]
+              ) -> Callable[[Request], Awaitable[Response]]:
         async def wrapped(request: Request) -> Response:
             try:
                 if self._key is None:
                     raise NotFound("The console is disabled: set GROVE_ADMIN_KEY to enable it.")
-                response: Response = await handler(request, self._key)  # type: ignore[misc]
+                response = await handler(request, self._key)
             except GatewayError as exc:
                 response = Response(exc.body(), status_code=exc.status, media_type="application/json",
                                     headers=exc.headers)

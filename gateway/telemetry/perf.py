@@ -14,9 +14,10 @@ Promises:
   chain's first choice. An *error* is a request answered 5xx, or 429 after an attempt (upstream
   failures, every deployment failing or open, a stream cut after its first byte); the client's
   own 4xx are not errors. A *fallback* is a request that went on to another deployment than
-  the chain's first choice (served by it, or tried it and failed); retrying the same deployment is
-  not one, nor is a deployment the router left out (an open breaker: see the decision's exclusions). Latency is the whole request as the client saw it (for a
-  stream, to its last byte).
+  the chain's first choice (served by it, or tried it and failed); retrying the same deployment
+  is not one, nor is a deployment the router left out (an open breaker: see the decision's
+  exclusions). Latency is the whole request as the client saw it (for a stream, to its last
+  byte).
 - With the store unreachable, the figures are this replica's unsent ones (``complete`` false);
   they stay pending for the next flush, bounded by ``max_groups``.
 """

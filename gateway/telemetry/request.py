@@ -4,7 +4,8 @@ The middleware opens a ``RequestTelemetry`` per request and ends it when the res
 the stream) is over. The chat handler fills it in: the parsed request, the routing decision
 (an INTERNAL span with its provenance), and it is the pipeline's ``Observer``, handing out
 an ``AttemptSpan`` per upstream attempt. At the end it records the request's metrics, its
-usage (for ``/admin/usage``), its live performance figures (``/admin/perf``) and its access log line, once, whichever way it ended.
+usage (for ``/admin/usage``), its live performance figures (``/admin/perf``) and its access
+log line, once, whichever way it ended.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ _REQUEST_PARAMS = (
 
 class RequestTelemetry:
     __slots__ = ("tel", "span", "started", "method", "path", "trace_id", "trace_headers", "chat",
-                 "request_id", "req", "key", "requested", "route", "primary", "outcome", "served_key", "usage", "cost_usd",
-                 "ttft_s", "upstream_s", "backoff_s", "output", "_params", "_inputs", "ended")
+                 "request_id", "req", "key", "requested", "route", "primary", "outcome", "served_key", "usage",
+                 "cost_usd", "ttft_s", "upstream_s", "backoff_s", "output", "_params", "_inputs", "ended")
 
     def __init__(self, tel: Telemetry, span: Span, method: str, path: str, trace_id: str,
                  trace_headers: list[tuple[bytes, bytes]]) -> None:
