@@ -131,6 +131,8 @@ def test_the_form_must_be_a_small_urlencoded_one(url: str) -> None:
 
 
 def test_pages_need_the_cookie_browsers_are_sent_to_sign_in(url: str) -> None:
+    bare = httpx.get(f"{url}/console", headers=HTML)
+    assert bare.status_code == 307 and bare.headers["location"].endswith("/console/")
     for path in ("/console/", "/console/index.html", "/console/console.css", "/console/nope.html"):
         browser = httpx.get(f"{url}{path}", headers=HTML)
         assert browser.status_code == 303 and browser.headers["location"] == "/console/login", path
