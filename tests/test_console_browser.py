@@ -27,6 +27,7 @@ CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent.parent / "docs" / "console"
 VIEWPORT = {"width": 1440, "height": 900}
 WAIT_MS = 15_000  # the overview polls every 2 s; performance sums reach the store within a flush
+expect.set_options(timeout=10_000)  # a loaded 2-core CI machine is slower than Playwright's 5 s default assumes
 
 
 @pytest.fixture(scope="module")
@@ -108,6 +109,14 @@ def test_login_page_refuses_a_wrong_key_and_is_accessible(browser: Browser, cons
     assert "not-the-key" not in page.content()
     check_accessibility(page, "the login page with its error")
     sign_in(page)
+    # The first Tab reaches the skip link, which leads past the navigation.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to the content")).to_be_focused()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/console/login$"))
+    page.goto("/console/models.html")  # signed out: back to the login page
+    expect(page).to_have_url(re.compile(r"/console/login$"))
+    assert [c for c in context.cookies() if c["name"] == "grove_console"] == []  # the session cookie is gone
     context.close()
 
 
@@ -130,7 +139,8 @@ def test_overview_updates_without_a_reload_while_traffic_flows(page: Page, conso
     decisions = page.locator("#decisions details")
     expect(decisions).to_have_count(6, timeout=WAIT_MS)
     first = decisions.first
-    first.locator("summary").click()
+    first.locator("summary").focus()  # by keyboard
+    page.keyboard.press("Enter")
     expect(first.get_by_role("table", name="Candidates")).to_be_visible()
     expect(first.get_by_role("table", name="Attempts")).to_contain_text("gpt-4.1-mini@1")
     expect(first.locator(".chain-list li").first).to_have_text("gpt-4.1-mini@1")
