@@ -158,6 +158,9 @@ def test_wizard_tests_then_activates_a_model_that_is_then_served(page: Page, con
     # Step 1 does not go on without a model id.
     page.get_by_role("button", name="Next: capabilities").click()
     expect(page.get_by_label("Model id")).to_have_attribute("aria-invalid", "true")
+    page.get_by_label("Model id").fill("gpt-4o-mini")  # taken
+    page.get_by_role("button", name="Next: capabilities").click()
+    expect(page.locator("#status")).to_have_text("gpt-4o-mini is a model already: add a version on its page instead.")
     page.get_by_label("Model id").fill("gpt-4.1-nano")
     page.get_by_role("button", name="Next: capabilities").click()
 

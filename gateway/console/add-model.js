@@ -76,12 +76,28 @@ function show(n, focus = true) {
   if (focus) $(`step-${n}-heading`).focus();
 }
 
-form.addEventListener("click", (event) => {
+/** A model id that is registered already would be refused at activation: say so at step 1. */
+async function idIsFree() {
+  const id = $("model-id").value.trim();
+  try {
+    await api(`/admin/models/${encodeURIComponent(id)}`);
+  } catch (err) {
+    if (err.status === 404) return true;
+    throw err;
+  }
+  $("model-id").setAttribute("aria-invalid", "true");
+  $("model-id").focus();
+  announce(`${id} is a model already: add a version on its page instead.`, "error");
+  return false;
+}
+
+form.addEventListener("click", async (event) => {
   const target = event.target.closest("[data-next]");
   if (!target) return;
   const next = Number(target.dataset.next);
   const current = Number(target.closest("section").id.slice(-1));
   if (next > current && !stepValid(current)) return;
+  if (current === 1 && next === 2 && !(await idIsFree().catch(() => true))) return;
   announce("");
   show(next);
 });
