@@ -290,7 +290,7 @@ def test_model_page_charts_and_confirmed_lifecycle_actions(page: Page, console: 
     # Deprecate: a dialog asks first; cancelling changes nothing and gives the focus back.
     deprecate = page.get_by_role("button", name="Deprecate…")
     deprecate.click()
-    dialog = page.get_by_role("dialog", name="Deprecate this model?")
+    dialog = page.get_by_role("dialog", name="Deprecate gpt-4o-mini?")
     expect(dialog).to_be_visible()
     expect(dialog.get_by_label("Successor")).to_be_focused()
     check_accessibility(page, "the model page with a confirm dialog")
@@ -309,7 +309,7 @@ def test_model_page_charts_and_confirmed_lifecycle_actions(page: Page, console: 
 
     # A new version, confirmed the same way.
     page.get_by_role("button", name="New version…").click()
-    version = page.get_by_role("dialog", name="Add a version")
+    version = page.get_by_role("dialog", name="Add a version of gpt-4o-mini")
     version.get_by_label("Version name").fill("2025-01-01")
     version.get_by_role("button", name="Add version").click()
     expect(page.locator("#versions tbody tr")).to_have_count(2)

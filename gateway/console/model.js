@@ -12,6 +12,7 @@ function renderModel(model) {
   const v = model.versions.find((x) => x.version === model.default_version) || model.versions[0];
   document.title = `${model.id} · Grove Gateway console`;
   document.getElementById("title").textContent = model.id;
+  for (const name of document.querySelectorAll(".model-name")) name.textContent = model.id;
   const facts = el("dl", { class: "facts" },
     el("dt", { text: "Status" }), el("dd", {}, el("span", { class: `badge ${model.status}`, text: model.status })),
     el("dt", { text: "Version" }), el("dd", { class: "mono", text: model.default_version }),
