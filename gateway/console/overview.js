@@ -75,8 +75,9 @@ function renderDecisions(records) {
     if (!item) { item = decisionItem(d); shown.set(d.id, item); list.insertBefore(item, before); }
     before = item.nextSibling;
   }
-  if (!records.length && !list.children.length) list.append(el("li", { class: "muted", text: "No decisions yet." }));
-  else for (const stray of list.querySelectorAll(":scope > li:not(:has(details))")) stray.remove();
+  const placeholder = list.querySelector(":scope > li.empty");
+  if (records.length && placeholder) placeholder.remove();
+  else if (!list.children.length) list.append(el("li", { class: "muted empty", text: "No decisions yet." }));
 }
 
 let perfMissing = false;
