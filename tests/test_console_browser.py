@@ -30,6 +30,14 @@ WAIT_MS = 15_000  # the overview polls every 2 s; performance sums reach the sto
 expect.set_options(timeout=10_000)  # a loaded 2-core CI machine is slower than Playwright's 5 s default assumes
 
 
+# Reports every Content-Security-Policy violation of a page to the test (the init script itself
+# is injected by the browser's debugging protocol, which the policy does not govern).
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.groveCspViolation(`${e.violatedDirective} blocked ${e.blockedURI || "inline"} in ${e.sourceFile || location.pathname}`));
+"""
+
+
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as playwright:
@@ -51,11 +59,19 @@ def page(browser: Browser, console: AdminGateway) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT, base_url=console.url)
     page = context.new_page()
     errors: list[str] = []
+    refused: list[str] = []
+    elsewhere: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda req: None if req.url.startswith(console.url) else elsewhere.append(req.url))
+    # The Content-Security-Policy refuses inline code and other origins: the pages must not need them.
+    page.expose_function("groveCspViolation", lambda text: refused.append(text))
+    page.add_init_script(CSP_WATCH)
     sign_in(page)
     yield page
     context.close()
     assert errors == [], f"JavaScript errors on the page: {errors}"
+    assert refused == [], f"The page broke its Content-Security-Policy: {refused}"
+    assert elsewhere == [], f"The page fetched from outside the gateway: {elsewhere}"
 
 
 def sign_in(page: Page) -> None:
