@@ -8,6 +8,7 @@ import sys
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -17,6 +18,8 @@ from starlette.responses import Response
 
 from gateway import accesslog, api_docs, jsonio
 from gateway.admin.api import AdminAPI
+from gateway.admin.console import ROOT as CONSOLE_ROOT, Console
+from gateway.admin.model_test import ModelTester
 from gateway.api import OpenAIAPI, error_response, health_routes
 from gateway.breaker import Breakers
 from gateway.catalog import Catalog
@@ -35,6 +38,7 @@ from gateway.stats import Stats
 from gateway.store import make_store
 from gateway.telemetry.core import Telemetry
 from gateway.telemetry.middleware import TelemetryMiddleware
+from gateway.telemetry.perf import PerfLog
 from gateway.telemetry.usage import UsageLog
 from gateway.upstream import UpstreamPool
 
@@ -43,18 +47,21 @@ log = logging.getLogger("grove.app")
 
 def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog: Catalog | None = None,
                telemetry: Telemetry | None = None,
-               publish_event: Callable[[str, dict[str, object]], None] | None = None) -> Starlette:
+               publish_event: Callable[[str, dict[str, object]], None] | None = None,
+               console_dir: Path = CONSOLE_ROOT) -> Starlette:
     """Build the gateway. ``catalog`` is taken as the config files' catalog at start instead of
     loading ``settings.config_dir`` (tests, demo; runtime changes and reloads still apply);
     ``telemetry`` replaces the one built from ``settings`` (tests inject in-memory exporters);
     ``publish_event(kind, data)`` receives the catalog's change events (``model.registered``,
-    ``config.reloaded``, ...). The app's telemetry is ``app.state.telemetry``, its live catalog
-    (runtime changes, reloads) ``app.state.live``."""
+    ``config.reloaded``, ...); ``console_dir`` holds the web console's files. The app's
+    telemetry is ``app.state.telemetry``, its live catalog (runtime changes, reloads)
+    ``app.state.live``."""
     store = make_store(settings.redis_url)
     registry = Registry(store, env)
     telemetry = telemetry or Telemetry(settings)
     usage = UsageLog(store, retention_days=settings.usage_retention_days)
     telemetry.usage = usage
+    perf = telemetry.perf = PerfLog(store)
     telemetry.provider_url = lambda provider_id: _base_url(registry, provider_id)
     pool = UpstreamPool()
     events = Events(store)
@@ -74,7 +81,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     live = LiveCatalog(registry, settings.config_dir, publish_event=publish,
                        sync_interval_s=settings.sync_interval_s,
                        reload_interval_s=settings.reload_interval_s if settings.reload else None)
-    admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live)
+    admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live,
+                     health=pipeline.health, perf=perf,
+                     tester=ModelTester(registry, pool, telemetry.costs, [settings.admin_key or ""]))
 
     def follow(snapshot: Snapshot) -> None:
         # App-wide parts that depend on the catalog follow each snapshot as it is swapped in.
@@ -96,6 +105,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         await pool.start()
         decisions.start()
         usage.start()
+        perf.start()
         events.start()
         telemetry.start()
         log.info("registry version %s loaded: %d models, %d routes, store=%s", snapshot.version,
@@ -111,6 +121,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             await events.stop()
             await decisions.stop()
             await usage.stop()
+            await perf.stop()
             await telemetry.stop()
             await pool.close()
             await store.close()
@@ -150,6 +161,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
             ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),
             *admin.routes(),
+            *Console(settings.admin_key, console_dir).routes(),
         ],
         middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry)],
         lifespan=lifespan,

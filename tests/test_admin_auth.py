@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import re
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from gateway.admin import session
 from gateway.app import create_app
 from gateway.catalog import load_catalog
 from gateway.settings import Settings
@@ -112,13 +114,62 @@ def test_every_admin_route_takes_only_the_admin_key(served: GatewayProcess) -> N
         assert ADMIN.encode() not in body
 
 
+def console_cookie(token: str) -> dict[str, str]:
+    return {"cookie": f"{session.COOKIE}={token}", session.CSRF_HEADER: "1"}
+
+
+def bad_cookies() -> dict[str, dict[str, str]]:
+    """Console cookies that must never pass, each sent with the console's CSRF header."""
+    now = time.time()
+    return {
+        "forged cookie": console_cookie(f"{int(now) + 3600}.{'0' * 64}"),
+        "expired cookie": console_cookie(session.issue(ADMIN.encode(), now - session.LIFETIME_S - 5)),
+        "cookie signed by another key": console_cookie(session.issue(b"not-the-admin-key", now)),
+        "client key as the cookie": console_cookie(CLIENT),
+        "admin key as the cookie": console_cookie(ADMIN),
+        "client key with a valid cookie's signature": console_cookie(
+            f"{CLIENT}.{session.issue(ADMIN.encode(), now).split('.')[1]}"),
+    }
+
+
+def test_every_admin_route_refuses_a_bad_console_cookie_and_a_cookie_without_the_header(
+        served: GatewayProcess) -> None:
+    app = create_app(Settings(admin_key=ADMIN), env={}, catalog=None)
+    signed_in = httpx.post(f"{served.url}/console/session", data={"admin_key": ADMIN})
+    token = signed_in.cookies[session.COOKIE]
+    valid = console_cookie(token)
+    without_header = {"cookie": valid["cookie"]}
+    wrong_header = {**valid, session.CSRF_HEADER: "true"}
+    for method, path in admin_routes(app):
+        url = f"{served.url}{path}"
+        for name, headers in bad_cookies().items():
+            status, body = status_of(url, method, headers)
+            assert status == 401, (method, path, name, status)
+            assert httpx.Response(status, content=body).json()["error"]["code"] == "invalid_session"
+        # A client key alongside a valid cookie is judged as the client key it is.
+        status, _ = status_of(url, method, {**valid, "authorization": f"Bearer {CLIENT}"})
+        assert status == 403, (method, path, status)
+        if method in ("GET", "HEAD"):
+            status, body = status_of(url, method, without_header)
+            assert status not in DENIED and status < 500, (method, path, status, body)
+        else:
+            for headers in (without_header, wrong_header):
+                status, body = status_of(url, method, headers)
+                assert status == 403, (method, path, status)
+                assert httpx.Response(status, content=body).json()["error"]["code"] == "missing_console_header"
+        status, body = status_of(url, method, valid)
+        assert status not in DENIED and status < 500, (method, path, status, body)
+        assert ADMIN.encode() not in body and token.encode() not in body
+
+
 def test_without_an_admin_key_the_admin_api_refuses_everything(config: Path) -> None:
     process = GatewayProcess(config, free_port(), {})
     try:
         app = create_app(Settings(), env={}, catalog=None)
         for method, path in admin_routes(app):
             for headers in ({}, {"authorization": f"Bearer {CLIENT}"}, {"authorization": "Bearer anything"},
-                            {"authorization": "Bearer"}):
+                            {"authorization": "Bearer"}, console_cookie(session.issue(b"", time.time())),
+                            *bad_cookies().values()):
                 status, body = status_of(f"{process.url}{path}", method, headers)
                 assert status in DENIED, (method, path, headers, status)
     finally:

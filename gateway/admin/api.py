@@ -3,8 +3,11 @@ here; runtime changes to models, routes, keys and the config in ``admin/models.p
 ``routes.py``, ``keys.py``, ``config.py``.
 
 Every route checks the admin key (``GROVE_ADMIN_KEY``) with a constant-time comparison; a
-client key never passes. With no admin key configured the admin API is disabled. Each route
-is an ``ApiRoute`` carrying its OpenAPI operation (``gateway/admin/docs.py``).
+client key never passes. The web console's session cookie (``gateway/admin/session.py``) passes
+too, when no ``Authorization`` header is sent; on methods other than GET and HEAD only with the
+header ``x-grove-console: 1`` besides (a cross-site form cannot set it). With no admin key
+configured the admin API is disabled. Each route is an ``ApiRoute`` carrying its OpenAPI
+operation (``gateway/admin/docs.py``).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import hmac
 import re
 import time
 from datetime import date
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -25,6 +28,10 @@ from gateway.admin import keys as keys_admin
 from gateway.admin import models as models_admin
 from gateway.admin import routes as routes_admin
 from gateway.admin import docs
+from gateway.admin import explain
+from gateway.admin import model_test
+from gateway.admin import perf as perf_admin
+from gateway.admin import session
 from gateway.admin.sse import EventStream
 from gateway.breaker import BreakerView, Breakers
 from gateway.decisions import DecisionLog
@@ -33,6 +40,8 @@ from gateway.errors import AuthenticationFailed, GatewayError, InvalidRequest, N
 from gateway.events import KIND, Events, valid_id
 from gateway.openapi import ApiRoute
 from gateway.registry import Registry
+from gateway.routing import Health
+from gateway.telemetry.perf import PerfLog
 from gateway.telemetry.usage import FIELDS, UsageLog, utc_day
 
 JSON = "application/json"
@@ -48,7 +57,9 @@ def _is_day(text: str) -> bool:
 
 class AdminAPI:
     def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers,
-                 usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None) -> None:
+                 usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None,
+                 health: Callable[[], Health] = Health, perf: PerfLog | None = None,
+                 tester: model_test.ModelTester | None = None) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.registry = registry
         self.decisions = decisions
@@ -56,6 +67,9 @@ class AdminAPI:
         self.usage = usage
         self.events = events
         self.live = live
+        self.health = health
+        self.perf = perf
+        self.tester = tester
 
     def routes(self) -> list[ApiRoute]:
         routes = [
@@ -72,9 +86,14 @@ class AdminAPI:
         ]
         if self.events is not None:
             routes.append(ApiRoute("/admin/events", self._guard(self.stream_events), methods={"GET": docs.EVENTS}))
+        if self.perf is not None:
+            routes += perf_admin.routes(self._guard, self.perf)
+        if self.tester is not None:
+            routes += model_test.routes(self._guard, self.tester)
         if self.live is not None:
             for module in (models_admin, routes_admin, keys_admin, config_admin):
                 routes += module.routes(self._guard, self.live)
+            routes += explain.routes(self._guard, self.live, self.health)
         return routes
 
     def _guard(self, handler):  # type: ignore[no-untyped-def]
@@ -90,12 +109,25 @@ class AdminAPI:
     def _authorize(self, request: Request) -> None:
         if self._key is None:
             raise PermissionDenied("The admin API is disabled: set GROVE_ADMIN_KEY to enable it.")
+        cookie = request.cookies.get(session.COOKIE)
+        if cookie is not None and "authorization" not in request.headers:
+            self._authorize_console(request, cookie)
+            return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationFailed("The admin API needs 'Authorization: Bearer <admin key>'.",
                                        code="missing_api_key")
         if not hmac.compare_digest(token.strip().encode(), self._key):
             raise PermissionDenied("This key is not the admin key.", code="not_admin")
+
+    def _authorize_console(self, request: Request, cookie: str) -> None:
+        assert self._key is not None
+        if not session.valid(cookie, self._key, time.time()):
+            raise AuthenticationFailed("The console session is invalid or has expired: sign in again at "
+                                       "/console/login.", code="invalid_session")
+        if request.method not in ("GET", "HEAD") and request.headers.get(session.CSRF_HEADER) != "1":
+            raise PermissionDenied(f"A console request that changes something needs the header "
+                                   f"'{session.CSRF_HEADER}: 1'.", code="missing_console_header")
 
     async def list_decisions(self, request: Request) -> Response:
         raw = request.query_params.get("limit", "50")

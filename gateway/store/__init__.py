@@ -70,6 +70,10 @@ class Store(Protocol):
         """Every field of ``key`` (empty when it does not exist)."""
         ...
 
+    async def counters_get_many(self, keys: Sequence[str]) -> list[dict[str, float]]:
+        """Every field of each key, in the order of ``keys``, in one round trip."""
+        ...
+
     # Client-key quotas (the rules are ``gateway/store/quota.py``). ``key`` names one client
     # key's state; ``request_id`` is unique per request (never ``#``).
 

@@ -95,6 +95,9 @@ class MemoryStore:
             return {}
         return {name: float(value) for name, value in item[0].items()}
 
+    async def counters_get_many(self, keys: Sequence[str]) -> list[dict[str, float]]:
+        return [await self.counters_get(key) for key in keys]
+
     async def doc_read(self, key: str) -> tuple[int, bytes | None]:
         item = self._docs.get(key)
         return (0, None) if item is None else item

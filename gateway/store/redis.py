@@ -173,6 +173,19 @@ class RedisStore:
             raise StoreUnavailable(f"redis counters read failed: {type(exc).__name__}") from None
         return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
 
+    async def counters_get_many(self, keys: Sequence[str]) -> list[dict[str, float]]:
+        if not keys:
+            return []
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hgetall(key)
+                replies: list[Any] = await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis counters read failed: {type(exc).__name__}") from None
+        return [{(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
+                for raw in replies]
+
     async def quota_admit(self, key: str, request_id: str, quota: Quota, tokens: int,
                           now_ms: int | None = None) -> Verdict:
         args: list[str | int] = ["admit", request_id, _opt(now_ms), tokens, _opt(quota.rpm), _opt(quota.tpm),

@@ -46,6 +46,7 @@ from gateway.telemetry import exporters
 from gateway.telemetry import names as n
 from gateway.telemetry.config import OtelSettings
 from gateway.telemetry.meters import Attrs, Meters
+from gateway.telemetry.perf import PerfLog
 from gateway.telemetry.request import RequestTelemetry
 from gateway.telemetry.spans import Spans
 from gateway.telemetry.usage import UsageLog
@@ -97,6 +98,7 @@ class Telemetry:
         self.costs = costs or CostBook()
         self.access = access_log or AccessLog(enabled=settings.access_log)
         self.usage: UsageLog | None = None
+        self.perf: PerfLog | None = None
         self.quiet_paths = frozenset({"/healthz", "/readyz", "/metrics"})
         """Probes and scrapes: spans and metrics, but no access log line."""
         self.provider_url: Callable[[str], str | None] = lambda provider_id: None

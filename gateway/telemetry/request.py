@@ -4,7 +4,8 @@ The middleware opens a ``RequestTelemetry`` per request and ends it when the res
 the stream) is over. The chat handler fills it in: the parsed request, the routing decision
 (an INTERNAL span with its provenance), and it is the pipeline's ``Observer``, handing out
 an ``AttemptSpan`` per upstream attempt. At the end it records the request's metrics, its
-usage (for ``/admin/usage``) and its access log line, once, whichever way it ended.
+usage (for ``/admin/usage``), its live performance figures (``/admin/perf``) and its access
+log line, once, whichever way it ended.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ _REQUEST_PARAMS = (
 
 class RequestTelemetry:
     __slots__ = ("tel", "span", "started", "method", "path", "trace_id", "trace_headers", "chat",
-                 "request_id", "req", "key", "requested", "route", "outcome", "served_key", "usage", "cost_usd",
-                 "ttft_s", "upstream_s", "backoff_s", "output", "_params", "_inputs", "ended")
+                 "request_id", "req", "key", "requested", "route", "primary", "outcome", "served_key", "usage",
+                 "cost_usd", "ttft_s", "upstream_s", "backoff_s", "output", "_params", "_inputs", "ended")
 
     def __init__(self, tel: Telemetry, span: Span, method: str, path: str, trace_id: str,
                  trace_headers: list[tuple[bytes, bytes]]) -> None:
@@ -51,6 +52,7 @@ class RequestTelemetry:
         self.key: str | None = None
         self.requested: str | None = None
         self.route: str | None = None
+        self.primary = ""
         self.outcome: Outcome | None = None
         self.served_key: str | None = None
         self.usage: Usage | None = None
@@ -74,6 +76,7 @@ class RequestTelemetry:
     def routed(self, decision: Decision, started_ns: int, outcome: Outcome) -> None:
         """The decision is made (between ``started_ns`` and now): record its INTERNAL span."""
         self.route = decision.route or decision.requested
+        self.primary = decision.chain[0] if decision.chain else ""
         self.outcome = outcome
         attrs: dict[str, Any] | None = None
         if self.span.is_recording():  # otherwise the child is not sampled either: skip building attributes
@@ -181,6 +184,11 @@ class RequestTelemetry:
         usage_log = self.tel.usage
         if usage_log is not None and self.served_key is not None:
             usage_log.record(self.served_key, self.route or "", self.key or "", self.usage, self.cost_usd)
+        perf, out = self.tel.perf, self.outcome
+        if perf is not None and out is not None and out.attempts:  # what counts: gateway/telemetry/perf.py
+            # The chain moves on and never back: the last attempt tells whether it left the first choice.
+            perf.record(self.served_key or self.primary, self.route or "", status >= 500 or status == 429,
+                        out.attempts[-1].deployment != self.primary, self.cost_usd, elapsed)
 
     def _chat_attrs(self) -> dict[str, Any]:
         attrs: dict[str, Any] = {n.GROVE_REQUEST_ID: self.request_id or ""}
