@@ -133,13 +133,17 @@ def test_the_form_must_be_a_small_urlencoded_one(url: str) -> None:
 def test_pages_need_the_cookie_browsers_are_sent_to_sign_in(url: str) -> None:
     bare = httpx.get(f"{url}/console", headers=HTML)
     assert bare.status_code == 307 and bare.headers["location"].endswith("/console/")
-    for path in ("/console/", "/console/index.html", "/console/console.css", "/console/nope.html"):
+    for path in ("/console/", "/console/index.html", "/console/js/overview.js", "/console/nope.html"):
         browser = httpx.get(f"{url}{path}", headers=HTML)
         assert browser.status_code == 303 and browser.headers["location"] == "/console/login", path
         assert_secured(browser)
         script = httpx.get(f"{url}{path}")
         assert script.status_code == 401 and script.json()["error"]["code"] == "not_signed_in", path
         assert_secured(script)
+    # The login page's stylesheet alone is open: the login page cannot be styled inline.
+    css = httpx.get(f"{url}/console/console.css")
+    assert css.status_code == 200 and css.headers["content-type"].startswith("text/css")
+    assert_secured(css)
 
 
 def test_signed_in_pages_are_served_with_types_and_validators(url: str) -> None:
@@ -195,7 +199,7 @@ def test_forged_expired_and_foreign_cookies_are_refused(url: str, demo_config: P
     for name, token in bad.items():
         headers = {"cookie": f"{session.COOKIE}={token}"}
         assert httpx.get(f"{url}/console/", headers={**headers, **HTML}).status_code == 303, name
-        assert httpx.get(f"{url}/console/console.css", headers=headers).status_code == 401, name
+        assert httpx.get(f"{url}/console/js/overview.js", headers=headers).status_code == 401, name
     # Stateless: a cookie from one replica works on another with the same key, not on one without.
     other = serve(servers, demo_config, folder)
     assert httpx.get(f"{other}/console/", headers=cookie_of(url)).status_code == 200

@@ -1,7 +1,8 @@
 """The web console at ``/console``: its static files (``gateway/console/``), served by the gateway
 itself behind a sign-in with the admin key.
 
-``GET /console/login`` is the only page open to all. ``POST /console/session`` takes the admin key
+``GET /console/login`` is the only page open to all, with the one stylesheet it needs
+(``PUBLIC``: it holds nothing about the deployment). ``POST /console/session`` takes the admin key
 from a form and answers with a session cookie (``gateway/admin/session.py``); every other console
 file needs that cookie (a browser is sent to the login page, anything else gets a 401). The admin
 API takes the same cookie (``AdminAPI._authorize``). Files are looked up inside the console folder
@@ -46,6 +47,8 @@ MEDIA = {
 }
 MESSAGE_MARK = "<!--grove:message-->"
 WRONG_KEY = "That is not the admin key."
+# What the login page needs before sign-in (the policy forbids inline styles).
+PUBLIC = frozenset({"console.css"})
 # Served only when the folder has no login.html (the pages are not installed).
 FALLBACK_LOGIN = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Sign in · Grove console"
                   "</title></head><body><main><h1>Sign in</h1>" + MESSAGE_MARK + "<form method=\"post\" "
@@ -109,11 +112,12 @@ class Console:
             "set-cookie": f"{session.COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict{secure}"})
 
     async def page(self, request: Request, key: bytes) -> Response:
-        if not self.signed_in(request, key):
+        relative = request.path_params.get("path") or "index.html"
+        if relative not in PUBLIC and not self.signed_in(request, key):
             if "text/html" in request.headers.get("accept", ""):
                 return Response(status_code=303, headers={"location": "/console/login", "cache-control": "no-store"})
             raise AuthenticationFailed("Sign in to the console first: POST /console/session.", code="not_signed_in")
-        path = self._find(request.path_params.get("path") or "index.html")
+        path = self._find(relative)
         stat = await anyio.to_thread.run_sync(os.stat, path)
         response = FileResponse(path, stat_result=stat, media_type=MEDIA.get(path.suffix.lower()),
                                 headers={"cache-control": "private, no-cache"})

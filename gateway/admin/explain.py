@@ -22,7 +22,7 @@ from starlette.responses import Response
 from gateway import jsonio
 from gateway.admin import docs_console as docs
 from gateway.admin.common import Guard, entry, parse, read_object, respond
-from gateway.admin.routes import _not_a_model
+from gateway.admin.routes import not_a_model
 from gateway.catalog import Catalog, ConfigError, RouteSpec
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.livecatalog import LiveCatalog, invalid
@@ -73,7 +73,7 @@ class Explainer:
         if not isinstance(data.get("name"), str):
             raise InvalidRequest("route.name: a candidate route needs its name.", param="route.name")
         spec: RouteSpec = entry("routes", data)
-        _not_a_model(self.live.registry.snapshot.catalog, spec.name)
+        not_a_model(self.live.registry.snapshot.catalog, spec.name)
         return spec
 
 

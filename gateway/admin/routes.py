@@ -62,7 +62,7 @@ class RoutesAdmin:
             if current.route(spec.name) is not None:
                 raise Conflict(f"Route '{spec.name}' already exists; replace it with PUT /admin/routes/{spec.name}.",
                                code="route_exists", param="name")  # fmt: skip
-            _not_a_model(current, spec.name)
+            not_a_model(current, spec.name)
             return Edit(overlay.put_route(spec), "route.created", {"name": spec.name})
 
         applied = await self.live.change(edit)
@@ -78,14 +78,14 @@ class RoutesAdmin:
 
         def edit(overlay: Overlay, current: Catalog) -> Edit:
             existed[:] = [current.route(name) is not None]
-            _not_a_model(current, name)
+            not_a_model(current, name)
             return Edit(overlay.put_route(spec), "route.updated" if existed[0] else "route.created", {"name": name})
 
         applied = await self.live.change(edit)
         return self._answer(applied.catalog, name, 200 if existed[0] else 201)
 
 
-def _not_a_model(catalog: Catalog, name: str) -> None:
+def not_a_model(catalog: Catalog, name: str) -> None:
     if catalog.versions(name):
         raise Conflict(f"'{name}' is already a model id; a route needs a name of its own.", code="name_taken",
                        param="name")  # fmt: skip
