@@ -9,12 +9,15 @@ Promises:
   either, unless content recording is opted into (``GROVE_RECORD_CONTENT=true``).
 - ``install_stdout_handler`` (called by ``grove-gateway serve``'s app factory, unless the
   logger already has a handler) prints bare JSON lines to standard output, not through the
-  root logger's formatter, so a log shipper can parse each line as it is. Elsewhere (tests,
+  root logger's formatter, so a log shipper can parse each line as it is; lines written on an
+  event loop reach the stream at most ``FLUSH_S`` late (a flush per line would be a system
+  call, and a hand-over of the GIL to the span exporter, per request). Elsewhere (tests,
   embedding) the logger is an ordinary one: configure it as you like.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from typing import Any, TextIO
@@ -22,6 +25,7 @@ from typing import Any, TextIO
 from gateway import jsonio
 
 LOGGER = "grove.access"
+FLUSH_S = 0.5
 
 
 class AccessLog:
@@ -43,6 +47,23 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def __init__(self) -> None:
         super().__init__()
         self.setFormatter(logging.Formatter("%(message)s"))
+        self._flush_due = False
+
+    def flush(self) -> None:
+        """After each line: on an event loop, one flush for every line of the next ``FLUSH_S``."""
+        if self._flush_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on an event loop: nothing would flush later
+            self.stream.flush()
+            return
+        self._flush_due = True
+        loop.call_later(FLUSH_S, self._flush_now)
+
+    def _flush_now(self) -> None:
+        self._flush_due = False
+        self.stream.flush()
 
     @property  # type: ignore[override]
     def stream(self) -> TextIO:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -17,6 +16,7 @@ from gateway.auth import check_allowed
 from gateway.cost import format_usd
 from gateway.errors import GatewayError, InvalidRequest, LimitExceeded, PayloadTooLarge
 from gateway.decisions import DecisionLog, DecisionRecord
+from gateway.ids import IdSource
 from gateway.limits import Limiter
 from gateway.openapi import ApiRoute
 from gateway.pipeline import Outcome, Pipeline
@@ -42,6 +42,7 @@ class OpenAIAPI:
         self.decisions = decisions
         self.max_body_bytes = max_body_bytes
         self.limiter = limiter
+        self._ids = IdSource()
 
     def routes(self) -> list[ApiRoute]:
         return [
@@ -51,7 +52,7 @@ class OpenAIAPI:
         ]
 
     async def chat_completions(self, request: Request) -> Response:
-        request_id = uuid.uuid4().hex
+        request_id = self._ids.hex()
         headers = {"x-grove-request-id": request_id}
         rt = request_telemetry(request.scope)
         rt.chat_request(request_id)

@@ -3,9 +3,12 @@ telemetry: a canary key sent through the whole path is in no span, log line or m
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import io
 import json
 import logging
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,6 +115,34 @@ def test_the_stdout_handler_prints_bare_json(capsys: pytest.CaptureFixture[str])
     AccessLog(logger).emit({"a": 1})
     assert capsys.readouterr().out == '{"a":1}\n'
     assert len(logger.handlers) == 1 and not logger.propagate
+
+
+def test_on_an_event_loop_lines_are_flushed_together_soon_after(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Counting(io.StringIO):
+        flushes = 0
+        flushed: asyncio.Event | None = None
+
+        def flush(self) -> None:
+            self.flushes += 1
+            if self.flushed is not None:
+                self.flushed.set()
+
+    out = Counting()
+    monkeypatch.setattr(sys, "stdout", out)
+    logger = logging.getLogger("grove.access.test-flush")
+    install_stdout_handler(logger)
+
+    async def main() -> None:
+        out.flushed = asyncio.Event()
+        for n in range(3):
+            AccessLog(logger).emit({"n": n})
+        assert out.flushes == 0  # no system call per line on the loop
+        await asyncio.wait_for(out.flushed.wait(), 5)
+
+    asyncio.run(main())
+    assert out.flushes == 1 and out.getvalue() == '{"n":0}\n{"n":1}\n{"n":2}\n'
+    AccessLog(logger).emit({"n": 3})  # off the loop: flushed at once
+    assert out.flushes == 2
 
 
 CANARY_PROVIDER = "sk-canary-provider-7f3a9c1e"

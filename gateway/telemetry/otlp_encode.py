@@ -53,15 +53,19 @@ class SpanEncoder:
     def encode(self, spans: Sequence[ReadableSpan]) -> ExportTraceServiceRequest:
         if any(span.events or span.links for span in spans):
             return encode_spans(spans)
-        groups: dict[Any, dict[Any, list[Span]]] = {}  # resource → scope → spans, as the library groups
+        # resource → scope → spans, as the library groups them, but by identity: a Resource
+        # hashes by serialising its attributes, and every span of a provider shares one object.
+        groups: dict[int, tuple[Any, dict[int, tuple[Any, list[Span]]]]] = {}
         for span in spans:
-            groups.setdefault(span.resource, {}).setdefault(span.instrumentation_scope, []).append(self._span(span))
+            resource, scope = span.resource, span.instrumentation_scope
+            scopes = groups.setdefault(id(resource), (resource, {}))[1]
+            scopes.setdefault(id(scope), (scope, []))[1].append(self._span(span))
         return ExportTraceServiceRequest(resource_spans=[
             ResourceSpans(resource=self._resource(resource), schema_url=resource.schema_url, scope_spans=[
                 ScopeSpans(scope=self._scope(scope), spans=encoded,
                            schema_url=scope.schema_url if scope is not None else None)
-                for scope, encoded in scopes.items()
-            ]) for resource, scopes in groups.items()
+                for scope, encoded in scopes.values()
+            ]) for resource, scopes in groups.values()
         ])
 
     def _scope(self, scope: Any) -> InstrumentationScope:
