@@ -62,6 +62,8 @@ Why did a request go where it went? (admin key for the demo: {admin})
   curl -H 'Authorization: Bearer {admin}' '{base}/admin/decisions?limit=5'
   grove-gateway route explain --model auto --prompt "Prove that sqrt(2) is irrational"
 
+The web console: {base}/console/  (sign in with {admin})
+
 Press Ctrl+C to stop.
 """
 

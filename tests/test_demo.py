@@ -32,6 +32,10 @@ def test_demo_serves_all_three_provider_kinds() -> None:
         decisions = httpx.get(f"http://127.0.0.1:{port}/admin/decisions",
                               headers={"authorization": "Bearer demo-admin-key"}).json()["data"]
         assert len(decisions) == 3
+        # The console the demo points at signs in with the admin key it prints.
+        assert f"http://127.0.0.1:{port}/console/" in text
+        signed_in = httpx.post(f"http://127.0.0.1:{port}/console/session", data={"admin_key": "demo-admin-key"})
+        assert signed_in.status_code == 303 and "grove_console=" in signed_in.headers["set-cookie"]
     finally:
         proc.terminate()
         proc.communicate(timeout=15)
