@@ -111,11 +111,23 @@ def template(path: str) -> str:
     return _PARAM.sub(r"{\1}", path)
 
 
-def security_of(path: str) -> Literal["admin", "client", "none"]:
+# The console's sign-in pages; every other console file needs the session cookie.
+_CONSOLE_OPEN = ("/console/login", "/console/session", "/console/logout")
+SECURITY: dict[str, list[dict[str, list[str]]]] = {
+    "admin": [{"adminKey": []}, {"consoleSession": []}],  # either one (AdminAPI._authorize)
+    "client": [{"clientKey": []}],
+    "console": [{"consoleSession": []}],
+    "none": [],
+}
+
+
+def security_of(path: str) -> Literal["admin", "client", "console", "none"]:
     if path.startswith("/admin/"):
         return "admin"
     if path.startswith("/v1/"):
         return "client"
+    if path.startswith("/console/") and path not in _CONSOLE_OPEN:
+        return "console"
     return "none"
 
 
@@ -146,6 +158,10 @@ def build_document(routes: Iterable[BaseRoute], version: str | None = None) -> d
                 "adminKey": {"type": "http", "scheme": "bearer",
                              "description": "The admin key (GROVE_ADMIN_KEY). Client keys never pass. "
                                             "With no admin key configured the admin API refuses everything."},
+                "consoleSession": {"type": "apiKey", "in": "cookie", "name": "grove_console",
+                                   "description": "The web console's session (POST /console/session with "
+                                                  "the admin key). On the admin API, any method but GET "
+                                                  "and HEAD also needs the header 'x-grove-console: 1'."},
                 "clientKey": {"type": "http", "scheme": "bearer",
                               "description": "A client key from the config's 'keys'. A gateway with no "
                                              "keys configured accepts requests without one."},
@@ -182,7 +198,7 @@ def _operation(path: str, method: str, op: Operation, ref_of: Mapping[type[BaseM
         responses[str(status)] = {"description": ERROR_REASONS.get(status, op.summary),
                                   "content": {"application/json": {"schema": _schema(schema, ref_of)}}}
     security = security_of(path)
-    statuses = set(op.errors) | ({401, 403} if security != "none" else set())
+    statuses = set(op.errors) | {"admin": {401, 403}, "client": {401, 403}, "console": {401}}.get(security, set())
     for status in sorted(statuses):
         error: dict[str, Any] = {"description": ERROR_REASONS.get(status, "An error."),
                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
@@ -190,7 +206,7 @@ def _operation(path: str, method: str, op: Operation, ref_of: Mapping[type[BaseM
             error["headers"] = headers
         responses[str(status)] = error
     out["responses"] = responses
-    out["security"] = {"admin": [{"adminKey": []}], "client": [{"clientKey": []}], "none": []}[security]
+    out["security"] = SECURITY[security]
     return out
 
 

@@ -74,7 +74,7 @@ def test_an_undocumented_route_would_be_caught(config: Path) -> None:
     doc = build_document(routes)
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
     assert served_operations(routes) - documented == {("GET", "/admin/sneaky")}
-    assert doc["paths"]["/admin/documented"]["put"]["security"] == [{"adminKey": []}]
+    assert doc["paths"]["/admin/documented"]["put"]["security"] == [{"adminKey": []}, {"consoleSession": []}]
 
 
 def test_the_document_is_valid_openapi_3_1(gateway: BackgroundServer) -> None:
@@ -88,10 +88,12 @@ def test_security_and_errors_follow_the_path(gateway: BackgroundServer) -> None:
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             if path.startswith("/admin/"):
-                assert op["security"] == [{"adminKey": []}], (method, path)
+                assert op["security"] == [{"adminKey": []}, {"consoleSession": []}], (method, path)
                 assert {"401", "403"} <= set(op["responses"]), (method, path)
             elif path.startswith("/v1/"):
                 assert op["security"] == [{"clientKey": []}], (method, path)
+            elif path in ("/console/", "/console/{path}"):
+                assert op["security"] == [{"consoleSession": []}] and "401" in op["responses"], (method, path)
             else:
                 assert op["security"] == [], (method, path)
             for status, response in op["responses"].items():
