@@ -123,12 +123,7 @@ class Pipeline:
                        observer: Observer = UNWATCHED) -> Completion:
         async def attempt(deployment: Deployment, translator: Translator, remaining: float,
                           watch: AttemptWatch) -> Completion:
-            timeouts = replace(deployment.timeouts, total_s=min(deployment.timeouts.total_s, remaining))
-            async with self.pool.send(translator.request(), timeouts, deployment.provider_id) as resp:
-                body = await resp.read()
-                if resp.status >= 400:
-                    raise translator.error(resp.status, body, resp.headers)
-                completion = translator.response(body)
+            completion = await send_once(self.pool, deployment, translator, remaining)
             watch.completed(completion)
             return completion
 
@@ -280,6 +275,18 @@ class Pipeline:
                 if on_close is not None:
                     on_close()
             yield DONE
+
+
+async def send_once(pool: UpstreamPool, deployment: Deployment, translator: Translator,
+                    budget_s: float) -> Completion:
+    """One non-stream request to ``deployment`` within ``budget_s`` (and its own timeouts);
+    raises the translator's ``UpstreamError`` for an error answer."""
+    timeouts = replace(deployment.timeouts, total_s=min(deployment.timeouts.total_s, budget_s))
+    async with pool.send(translator.request(), timeouts, deployment.provider_id) as resp:
+        body = await resp.read()
+        if resp.status >= 400:
+            raise translator.error(resp.status, body, resp.headers)
+        return translator.response(body)
 
 
 async def _first_payloads(

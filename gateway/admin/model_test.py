@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
@@ -30,6 +29,7 @@ from gateway.errors import UpstreamError
 from gateway.livecatalog import invalid
 from gateway.openapi import ApiRoute
 from gateway.overlay import Overlay, apply
+from gateway.pipeline import send_once
 from gateway.providers import litellm_bridge
 from gateway.redact import Redactor
 from gateway.registry import LITELLM_KINDS, Deployment, Registry, Snapshot
@@ -73,12 +73,7 @@ class ModelTester:
 
     async def _send(self, deployment: Deployment, chat: Any) -> dict[str, Any]:
         translator = deployment.provider.translator(chat, deployment.model.upstream_model)
-        timeouts = replace(deployment.timeouts, total_s=min(deployment.timeouts.total_s, MAX_WAIT_S))
-        async with self.pool.send(translator.request(), timeouts, deployment.provider_id) as resp:
-            raw = await resp.read()
-            if resp.status >= 400:
-                raise translator.error(resp.status, raw, resp.headers)
-            completion = translator.response(raw)
+        completion = await send_once(self.pool, deployment, translator, MAX_WAIT_S)
         reply = jsonio.loads(completion.body)
         choices = reply.get("choices") or [{}]
         message = choices[0].get("message") or {}
