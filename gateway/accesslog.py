@@ -38,7 +38,14 @@ class AccessLog:
         return self._on and self.logger.isEnabledFor(logging.INFO)
 
     def emit(self, entry: dict[str, Any]) -> None:
-        self.logger.info(jsonio.dumps(entry).decode())
+        line = jsonio.dumps(entry).decode()
+        handlers = self.logger.handlers
+        if len(handlers) == 1 and type(handlers[0]) is _StdoutHandler and not self.logger.filters:
+            # The line as the handler would write it, without a LogRecord: making one (the
+            # caller's frame looked up included) and the handler's lock cost ~10 µs a request.
+            handlers[0].write_line(line)
+        else:
+            self.logger.info(line)
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -48,6 +55,10 @@ class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__()
         self.setFormatter(logging.Formatter("%(message)s"))
         self._flush_due = False
+
+    def write_line(self, line: str) -> None:
+        self.stream.write(line + self.terminator)
+        self.flush()
 
     def flush(self) -> None:
         """After each line: on an event loop, one flush for every line of the next ``FLUSH_S``."""

@@ -117,6 +117,15 @@ def test_the_stdout_handler_prints_bare_json(capsys: pytest.CaptureFixture[str])
     assert len(logger.handlers) == 1 and not logger.propagate
 
 
+def test_a_filter_on_the_logger_still_applies(capsys: pytest.CaptureFixture[str]) -> None:
+    logger = logging.getLogger("grove.access.test-filtered")
+    install_stdout_handler(logger)
+    logger.addFilter(lambda record: "secret" not in record.getMessage())
+    AccessLog(logger).emit({"a": "secret"})
+    AccessLog(logger).emit({"a": 2})
+    assert capsys.readouterr().out == '{"a":2}\n'
+
+
 def test_on_an_event_loop_lines_are_flushed_together_soon_after(monkeypatch: pytest.MonkeyPatch) -> None:
     class Counting(io.StringIO):
         flushes = 0

@@ -180,5 +180,5 @@ def test_a_dead_collector_costs_requests_nothing(start_gateway: GatewayFactory, 
             assert resp.status_code == 200 and resp.headers["x-grove-trace-id"]
         elapsed = time.perf_counter() - started
     assert elapsed < 5.0  # ~40 ms of work: an export stuck on the dead port would show up as seconds
-    queue = telemetry.spans.processor._span_processors[0]._batch_processor._queue
+    queue = telemetry.spans.wire._batch_processor._queue
     assert len(queue) <= 16  # bounded while the collector is away

@@ -134,13 +134,17 @@ class Telemetry:
         self._started = True
         otel = self.otel
         if self._exporting_traces and otel.traces is not None:
-            self.spans.add_processor(BatchSpanProcessor(
-                exporters.span_exporter(otel.traces),
+            processor = BatchSpanProcessor(
+                exporters.span_exporter(otel.traces, self.spans.head),
                 max_queue_size=otel.bsp_max_queue_size,
                 schedule_delay_millis=otel.bsp_schedule_delay_s * 1000,
                 max_export_batch_size=otel.bsp_max_export_batch_size,
                 export_timeout_millis=otel.bsp_export_timeout_s * 1000,
-            ))
+            )
+            if otel.traces.protocol == "grpc":  # its exporter takes spans encoded as they end
+                self.spans.set_wire_processor(processor)
+            else:
+                self.spans.add_processor(processor)
             exporters.quiet_queue_full_warnings()
         if otel.metrics is not None and not otel.disabled:
             reader = PeriodicExportingMetricReader(

@@ -14,16 +14,18 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from prometheus_client import CollectorRegistry
 
 from gateway.telemetry.config import OtlpTarget
+from gateway.telemetry.otlp_encode import Head
 
 _QUEUE_LOGGER = "opentelemetry.sdk._shared_internal"
 
 
-def span_exporter(target: OtlpTarget) -> SpanExporter:
+def span_exporter(target: OtlpTarget, head: Head) -> SpanExporter:
+    """The gRPC exporter takes ``EncodedSpan``s of ``head``; the HTTP one the SDK's spans."""
     headers = dict(target.headers)
     if target.protocol == "grpc":
-        from gateway.telemetry.otlp_encode import GrpcSpanExporter
+        from gateway.telemetry.otlp_grpc import GrpcSpanExporter
 
-        return GrpcSpanExporter(endpoint=target.endpoint, insecure=target.insecure, headers=headers or None,
+        return GrpcSpanExporter(head, endpoint=target.endpoint, insecure=target.insecure, headers=headers or None,
                                 timeout=target.timeout_s)
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpanExporter
 

@@ -31,6 +31,8 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags, get_current_span
 
+from gateway.telemetry.otlp_encode import EncodedSpan, Head, SpanEncoder
+
 _UNSET = Status()
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
@@ -77,26 +79,40 @@ class Span:
             return
         self._ended = True
         spans = self._spans
-        if spans is not None:
+        if spans is None:
+            return
+        end_ns = end_ns or time.time_ns()
+        if spans.wire is not None:
+            spans.wire.on_end(EncodedSpan(self.context, spans.encoder.span(self, end_ns)))  # type: ignore[arg-type]
+        if spans.readable:
             spans.processor.on_end(ReadableSpan(
                 self.name, self.context, self.parent, spans.resource, self.attributes, (), (), self.kind,
-                status=self.status, start_time=self.start_ns, end_time=end_ns or time.time_ns(),
-                instrumentation_scope=spans.scope,
+                status=self.status, start_time=self.start_ns, end_time=end_ns, instrumentation_scope=spans.scope,
             ))
 
 
 class Spans:
-    """Starts spans; the ended ones go to ``processor`` (every processor added)."""
+    """Starts spans; the ended ones go to ``processor`` as SDK spans (every processor added) and
+    to ``wire`` encoded (the OTLP gRPC exporter's, if any: see ``otlp_encode``)."""
 
     def __init__(self, resource: Resource, scope: InstrumentationScope, sampler: Sampler) -> None:
         self.resource = resource
         self.scope = scope
         self.sampler = sampler
         self.processor = SynchronousMultiSpanProcessor()
+        self.readable = False  # any processor in ``processor``
+        self.wire: SpanProcessor | None = None
+        self.encoder = SpanEncoder()
+        self.head = Head(resource, scope)
         self._ids = RandomIdGenerator()
 
     def add_processor(self, processor: SpanProcessor) -> None:
         self.processor.add_span_processor(processor)
+        self.readable = True
+
+    def set_wire_processor(self, processor: SpanProcessor) -> None:
+        """``processor`` gets ``EncodedSpan``s (their bytes are ``self.head``'s spans)."""
+        self.wire = processor
 
     def start_root(self, name: str, kind: SpanKind, attributes: dict[str, Any], parent: Context | None) -> Span:
         """A span of this process's own, continuing ``parent`` (an extracted remote context) if any."""
@@ -120,8 +136,11 @@ class Spans:
         return Span(parent._spans, name, context, pc, kind, attributes, start_ns or time.time_ns())
 
     def force_flush(self, timeout_ms: int) -> bool:
-        return self.processor.force_flush(timeout_ms)
+        ok = self.processor.force_flush(timeout_ms)
+        return (self.wire.force_flush(timeout_ms) if self.wire is not None else True) and ok
 
     def shutdown(self) -> None:
         self.processor.shutdown()
+        if self.wire is not None:
+            self.wire.shutdown()
 
