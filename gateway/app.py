@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 import sys
 import warnings
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -16,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway import accesslog, api_docs, jsonio
+from gateway import accesslog, api_docs, cpupin, jsonio
 from gateway.admin.api import AdminAPI
 from gateway.admin.console import ROOT as CONSOLE_ROOT, Console
 from gateway.admin.model_test import ModelTester
@@ -200,4 +201,7 @@ def app_from_env() -> Starlette:
     settings = Settings.from_env()
     if settings.access_log:
         accesslog.install_stdout_handler()
-    return create_app(settings)
+    claim = cpupin.claim_cpu(os.getppid()) if os.environ.get(cpupin.ENV) == "1" else None
+    app = create_app(settings)
+    app.state.cpu_claim = claim  # held for the process's life: the CPU stays this worker's
+    return app

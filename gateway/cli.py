@@ -9,7 +9,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway import jsonio
+from gateway import cpupin, jsonio
 from gateway.settings import Settings, SettingsError
 
 
@@ -151,6 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
         os.environ["GROVE_CONFIG_DIR"] = str(args.config)
     settings = Settings.from_env()
     _configure_logging(settings.log_level)
+    os.environ[cpupin.ENV] = "1" if cpupin.should_pin(args.workers) else "0"
     uvicorn.run(
         "gateway.app:app_from_env",
         factory=True,
