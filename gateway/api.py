@@ -28,6 +28,7 @@ from gateway.telemetry.middleware import request_telemetry
 from gateway.wire import parse_chat_request
 
 JSON = "application/json"
+CHAT_PATH = "/v1/chat/completions"
 
 
 def error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) -> Response:
@@ -46,7 +47,7 @@ class OpenAIAPI:
 
     def routes(self) -> list[ApiRoute]:
         return [
-            ApiRoute("/v1/chat/completions", self.chat_completions, methods={"POST": docs.CHAT_COMPLETIONS}),
+            ApiRoute(CHAT_PATH, self.chat_completions, methods={"POST": docs.CHAT_COMPLETIONS}),
             ApiRoute("/v1/models", self.list_models, methods={"GET": docs.LIST_MODELS}),
             ApiRoute("/v1/models/{model_id:path}", self.get_model, methods={"GET": docs.GET_MODEL}),
         ]

@@ -21,7 +21,7 @@ from gateway import accesslog, api_docs, cpupin, jsonio
 from gateway.admin.api import AdminAPI
 from gateway.admin.console import ROOT as CONSOLE_ROOT, Console
 from gateway.admin.model_test import ModelTester
-from gateway.api import OpenAIAPI, error_response, health_routes
+from gateway.api import CHAT_PATH, OpenAIAPI, error_response, health_routes
 from gateway.breaker import Breakers
 from gateway.catalog import Catalog
 from gateway.decisions import DecisionLog
@@ -29,6 +29,7 @@ from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import Limiter
 from gateway.livecatalog import LiveCatalog
 from gateway.events import Events
+from gateway.hotpath import HotPath
 from gateway.openapi import ApiRoute, build_document
 from gateway.pipeline import Pipeline, RetryPolicy
 from gateway.redact import Redactor
@@ -156,15 +157,18 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             document.append(jsonio.dumps(build_document(app.routes)))
         return Response(document[0], media_type="application/json")
 
+    api_routes = api.routes()
+    (chat,) = [route for route in api_routes if route.path == CHAT_PATH]
     app = Starlette(
         routes=[
-            *api.routes(), *health_routes(registry),
+            *api_routes, *health_routes(registry),
             ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
             ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),
             *admin.routes(),
             *Console(settings.admin_key, console_dir).routes(),
         ],
-        middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry)],
+        middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry),
+                    Middleware(HotPath, route=chat, path=CHAT_PATH, handler=api.chat_completions)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, GatewayError: gateway_error, Exception: unexpected},
     )

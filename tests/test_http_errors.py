@@ -139,3 +139,18 @@ def test_health_and_readiness(gateway: BackgroundServer) -> None:
     body = ready.json()
     assert body["status"] == "ready" and body["store"] == "memory"
     assert body["registry_version"] == body["published_version"]
+
+
+def test_a_bug_of_ours_on_the_chat_path_is_a_500_in_openai_shape(start_gateway: GatewayFactory, demo_config: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    gateway = start_gateway(demo_config)
+
+    async def broken(*args: object) -> None:
+        raise RuntimeError("a bug in the limiter")
+
+    monkeypatch.setattr(gateway.app.state.limiter, "admit", broken)
+    resp = httpx.post(f"{gateway.url}/v1/chat/completions", json=GOOD)
+    error = _assert_error(resp, 500)
+    assert "bug" not in error["message"]
+    monkeypatch.undo()
+    assert httpx.post(f"{gateway.url}/v1/chat/completions", json=GOOD).status_code == 200
