@@ -10,9 +10,9 @@ Promises:
 - ``install_stdout_handler`` (called by ``grove-gateway serve``'s app factory, unless the
   logger already has a handler) prints bare JSON lines to standard output, not through the
   root logger's formatter, so a log shipper can parse each line as it is; lines written on an
-  event loop reach the stream at most ``FLUSH_S`` late (a flush per line would be a system
-  call, and a hand-over of the GIL to the span exporter, per request). Elsewhere (tests,
-  embedding) the logger is an ordinary one: configure it as you like.
+  event loop reach the stream at most ``FLUSH_S`` late, together (a write per line would be a
+  system call, and a hand-over of the GIL to the span exporter, per request). Elsewhere
+  (tests, embedding) the logger is an ordinary one: configure it as you like.
 """
 
 from __future__ import annotations
@@ -49,31 +49,43 @@ class AccessLog:
 
 
 class _StdoutHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """Writes to whatever ``sys.stdout`` is at the time (a test runner swaps it)."""
+    """Writes to whatever ``sys.stdout`` is at the time (a test runner swaps it).
+
+    On an event loop, lines wait in a list and go out together ``FLUSH_S`` later (or once
+    ``MAX_PENDING`` wait), in one write: with ``PYTHONUNBUFFERED`` set, as container images often
+    have it, each line would otherwise be a system call of its own. What waits at exit is
+    written by ``logging.shutdown``, which flushes every handler."""
+
+    MAX_PENDING = 1000
 
     def __init__(self) -> None:
         super().__init__()
         self.setFormatter(logging.Formatter("%(message)s"))
-        self._flush_due = False
+        self._pending: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.write_line(self.format(record))
+        except Exception:  # noqa: BLE001 - logging's own contract: report, never raise
+            self.handleError(record)
 
     def write_line(self, line: str) -> None:
-        self.stream.write(line + self.terminator)
+        pending = self._pending
+        pending.append(line)
+        if len(pending) == 1:
+            try:
+                asyncio.get_running_loop().call_later(FLUSH_S, self.flush)
+                return
+            except RuntimeError:  # not on an event loop: nothing would flush later
+                pass
+        elif len(pending) < self.MAX_PENDING:
+            return  # a flush is already due
         self.flush()
 
     def flush(self) -> None:
-        """After each line: on an event loop, one flush for every line of the next ``FLUSH_S``."""
-        if self._flush_due:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not on an event loop: nothing would flush later
-            self.stream.flush()
-            return
-        self._flush_due = True
-        loop.call_later(FLUSH_S, self._flush_now)
-
-    def _flush_now(self) -> None:
-        self._flush_due = False
+        if self._pending:
+            lines, self._pending = self._pending, []
+            self.stream.write("\n".join(lines) + "\n")
         self.stream.flush()
 
     @property  # type: ignore[override]

@@ -9,6 +9,7 @@ import io
 import json
 import logging
 import sys
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,26 @@ def test_on_an_event_loop_lines_are_flushed_together_soon_after(monkeypatch: pyt
     assert out.flushes == 1 and out.getvalue() == '{"n":0}\n{"n":1}\n{"n":2}\n'
     AccessLog(logger).emit({"n": 3})  # off the loop: flushed at once
     assert out.flushes == 2
+
+
+def test_a_long_wait_list_is_written_at_once_and_what_waits_at_exit_is_written(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    logger = logging.getLogger("grove.access.test-many")
+    install_stdout_handler(logger)
+    (handler,) = logger.handlers
+
+    async def main() -> None:
+        for n in range(handler.MAX_PENDING):  # type: ignore[attr-defined]
+            AccessLog(logger).emit({"n": n})
+        assert out.getvalue().count("\n") == handler.MAX_PENDING  # type: ignore[attr-defined]
+        AccessLog(logger).emit({"n": "last"})
+        assert '"last"' not in out.getvalue()
+
+    asyncio.run(main())  # the loop ends before the timer fires
+    logging.shutdown([weakref.ref(handler)])  # as at interpreter exit
+    assert out.getvalue().endswith('{"n":"last"}\n')
 
 
 CANARY_PROVIDER = "sk-canary-provider-7f3a9c1e"
