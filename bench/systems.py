@@ -20,6 +20,9 @@ CLIENT_KEY = "sk-bench-client-key"
 ROOT = Path(__file__).resolve().parent.parent
 LITELLM_VERSION = "1.106.0"  # never 1.82.7 or 1.82.8
 
+ANTHROPIC_MODEL = "claude-sonnet-4-5"
+GEMINI_MODEL = "gemini-2.5-flash"
+
 
 @dataclass
 class System:
@@ -84,8 +87,10 @@ def gateway_config(directory: Path, upstream: str, *, litellm_models: bool = Tru
     if litellm_models:
         providers += [("anth", "anthropic", f"{upstream}/anth"), ("anth-sse", "anthropic", f"{upstream}/anth-sse"),
                       ("gem", "gemini", f"{upstream}/gem")]
-        models += [("claude-bench", "anth", "claude-bench"), ("claude-bench-stream", "anth-sse", "claude-bench"),
-                   ("gemini-bench", "gem", "gemini-bench")]
+        # Real upstream model names: litellm treats the models it knows and the ones it does not
+        # differently, and the gateway asks litellm how it treats each (providers/plain.py).
+        models += [("claude-bench", "anth", ANTHROPIC_MODEL), ("claude-bench-stream", "anth-sse", ANTHROPIC_MODEL),
+                   ("gemini-bench", "gem", GEMINI_MODEL)]
     text = "providers:\n" + "".join(
         f'  - {{id: {pid}, kind: {kind}, base_url: "{url}", api_key_env: BENCH_PROVIDER_KEY}}\n'
         for pid, kind, url in providers)
@@ -143,9 +148,9 @@ def start_litellm(port: int, upstream: str, workdir: Path, cpus: str) -> System:
     entries = [
         ("gpt-bench", "openai/gpt-bench", f"{upstream}/oai/v1"),
         ("gpt-bench-stream", "openai/gpt-bench", f"{upstream}/oai-sse/v1"),
-        ("claude-bench", "anthropic/claude-bench", f"{upstream}/anth"),
-        ("claude-bench-stream", "anthropic/claude-bench", f"{upstream}/anth-sse"),
-        ("gemini-bench", "gemini/gemini-bench", f"{upstream}/gem/v1beta"),  # litellm appends /models/...
+        ("claude-bench", f"anthropic/{ANTHROPIC_MODEL}", f"{upstream}/anth"),
+        ("claude-bench-stream", f"anthropic/{ANTHROPIC_MODEL}", f"{upstream}/anth-sse"),
+        ("gemini-bench", f"gemini/{GEMINI_MODEL}", f"{upstream}/gem/v1beta"),  # litellm appends /models/...
     ]
     config = workdir / "litellm.yaml"
     config.write_text("model_list:\n" + "".join(

@@ -1,4 +1,5 @@
-"""Anthropic Messages upstreams, translated from and to OpenAI chat completions by litellm.
+"""Anthropic Messages upstreams, translated from and to OpenAI chat completions by litellm
+(plain-text chat by ``plain.py``).
 
 ``AnthropicProvider`` holds one upstream's constant parts (URL, headers). Each attempt gets an
 ``AnthropicTranslator``: it builds ``POST {base_url}/v1/messages`` with litellm's
@@ -27,7 +28,9 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.providers import litellm_bridge as lb
+from gateway.providers import plain
 from gateway.providers.base import ChatRequest, Completion, UpstreamRequest, Usage
+from gateway.providers.plain import Way
 from gateway.providers.errormap import retry_after_s, safe_message
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -61,8 +64,13 @@ class AnthropicProvider:
         headers: Mapping[str, str] | None = None,
         *,
         bridge: lb.Bridge | None = None,
+        plain: bool = True,
     ) -> None:
+        """``plain``: translate plain-text chat without litellm (``plain.py``); tests turn it off
+        to compare with litellm's own translation."""
         self.url = base_url.rstrip("/") + "/v1/messages"
+        self.plain = plain
+        self._plain_models: dict[str, bool] = {}
         constant = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
         if api_key:
             constant["x-api-key"] = api_key
@@ -85,6 +93,15 @@ class AnthropicProvider:
             params = self._supported[model] = tuple(self.bridge.anthropic_config.get_supported_openai_params(model))
         return params
 
+    def plain_for(self, model: str) -> bool:
+        """Whether plain-text chat for ``model`` skips litellm: once ``plain.agrees`` for it."""
+        known = self._plain_models.get(model)
+        if known is None:
+            known = self._plain_models[model] = self.plain and plain.agrees(
+                "anthropic", lambda req: AnthropicTranslator(self, req, model, way="plain"),
+                lambda req: AnthropicTranslator(self, req, model, way="litellm"))
+        return known
+
     def translator(self, request: ChatRequest, upstream_model: str) -> AnthropicTranslator:
         return AnthropicTranslator(self, request, upstream_model)
 
@@ -94,13 +111,15 @@ class _Prepared:
     upstream: UpstreamRequest
     json_mode: bool
     tool_names: dict[str, str] | None
+    plain: bool = False
 
 
 class AnthropicTranslator:
     """One attempt against one Anthropic upstream: see the module docstring."""
 
-    def __init__(self, provider: AnthropicProvider, request: ChatRequest, model: str) -> None:
+    def __init__(self, provider: AnthropicProvider, request: ChatRequest, model: str, way: Way = "auto") -> None:
         self.usage: Usage | None = None
+        self._way = way
         self._provider = provider
         self._request = request
         self._model = model
@@ -119,6 +138,14 @@ class AnthropicTranslator:
         return self._prepared
 
     def _translate(self) -> _Prepared:
+        body = self._request.body
+        if self._way != "litellm" and plain.is_plain(body) and (
+                self._way == "plain" or self._provider.plain_for(self._model)):
+            data = plain.anthropic_request(body, self._model, self._provider.default_max_tokens)
+            if self._request.stream:
+                data["stream"] = True
+            return _Prepared(UpstreamRequest(self._provider.url, self._provider.headers, jsonio.dumps(data)),
+                             json_mode=False, tool_names=None, plain=True)
         config = self._provider.bridge.anthropic_config
         # A private copy: litellm edits the messages and parameters it is given.
         body = jsonio.loads(jsonio.dumps(self._request.body))
@@ -185,6 +212,11 @@ class AnthropicTranslator:
         reply = lb.parse_json_object(body, "anthropic")
         if reply.get("type") == "error":
             raise anthropic_error(None, reply, {})
+        completion = plain.anthropic_completion(reply, str(reply.get("model") or self._model),
+                                                str(reply.get("id") or lb.new_id())) if prepared.plain else None
+        if completion is not None:
+            self.usage = completion.usage
+            return completion
         with lb.translating_reply("anthropic"):
             result = bridge.anthropic_config.transform_parsed_response(
                 completion_response=reply,

@@ -1,4 +1,5 @@
-"""Gemini (Google AI Studio) upstreams, translated from and to OpenAI chat completions by litellm.
+"""Gemini (Google AI Studio) upstreams, translated from and to OpenAI chat completions by litellm
+(plain-text chat by ``plain.py``).
 
 ``GeminiProvider`` holds one upstream's constant parts (URL prefix, headers). Each attempt gets a
 ``GeminiTranslator``: it builds ``POST {base_url}/v1beta/models/{model}:generateContent`` (or
@@ -29,7 +30,9 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.providers import litellm_bridge as lb
+from gateway.providers import plain
 from gateway.providers.base import ChatRequest, Completion, UpstreamRequest, Usage
+from gateway.providers.plain import Way
 from gateway.providers.errormap import retry_after_s, safe_message
 
 _TOO_LONG = ("exceeds the maximum number of tokens", "input token count", "exceeds the context window")
@@ -47,8 +50,13 @@ class GeminiProvider:
         headers: Mapping[str, str] | None = None,
         *,
         bridge: lb.Bridge | None = None,
+        plain: bool = True,
     ) -> None:
+        """``plain``: translate plain-text chat without litellm (``plain.py``); tests turn it off
+        to compare with litellm's own translation."""
         self.url_prefix = base_url.rstrip("/") + "/v1beta/models/"
+        self.plain = plain
+        self._plain_models: dict[str, bool] = {}
         constant = {"content-type": "application/json"}
         if api_key:
             constant["x-goog-api-key"] = api_key
@@ -70,6 +78,15 @@ class GeminiProvider:
             params = self._supported[model] = tuple(self.bridge.gemini_config.get_supported_openai_params(model))
         return params
 
+    def plain_for(self, model: str) -> bool:
+        """Whether plain-text chat for ``model`` skips litellm: once ``plain.agrees`` for it."""
+        known = self._plain_models.get(model)
+        if known is None:
+            known = self._plain_models[model] = self.plain and plain.agrees(
+                "gemini", lambda req: GeminiTranslator(self, req, model, way="plain"),
+                lambda req: GeminiTranslator(self, req, model, way="litellm"))
+        return known
+
     def translator(self, request: ChatRequest, upstream_model: str) -> GeminiTranslator:
         return GeminiTranslator(self, request, upstream_model.removeprefix("models/"))
 
@@ -78,12 +95,14 @@ class GeminiProvider:
 class _Prepared:
     upstream: UpstreamRequest
     params: dict[str, Any]
+    plain: bool = False
 
 
 class GeminiTranslator:
     """One attempt against one Gemini upstream: see the module docstring."""
 
-    def __init__(self, provider: GeminiProvider, request: ChatRequest, model: str) -> None:
+    def __init__(self, provider: GeminiProvider, request: ChatRequest, model: str, way: Way = "auto") -> None:
+        self._way = way
         self._usage: Usage | None = None
         self._usage_metadata: Any = None
         self._provider = provider
@@ -114,6 +133,12 @@ class GeminiTranslator:
         return self._prepared
 
     def _translate(self) -> _Prepared:
+        method = ":streamGenerateContent?alt=sse" if self._request.stream else ":generateContent"
+        url = self._provider.url_prefix + quote(self._model, safe="") + method
+        if self._way != "litellm" and plain.is_plain(self._request.body) and (
+                self._way == "plain" or self._provider.plain_for(self._model)):
+            data = plain.gemini_request(self._request.body, self._provider.default_max_tokens)
+            return _Prepared(UpstreamRequest(url, self._provider.headers, jsonio.dumps(data)), {}, plain=True)
         bridge = self._provider.bridge
         config = bridge.gemini_config
         # A private copy: litellm edits the messages and parameters it is given.
@@ -131,10 +156,9 @@ class GeminiTranslator:
         optional = config.map_openai_params(dict(params), {}, self._model, False)
         optional.pop("stream", None)
         data = bridge.gemini_request_body(messages, self._model, optional, "gemini", {}, None)
-        method = ":streamGenerateContent?alt=sse" if self._request.stream else ":generateContent"
         return _Prepared(
             upstream=UpstreamRequest(
-                url=self._provider.url_prefix + quote(self._model, safe="") + method,
+                url=url,
                 headers=self._provider.headers,
                 body=jsonio.dumps(camel_body(data)),
             ),
@@ -149,6 +173,11 @@ class GeminiTranslator:
             raise gemini_error(None, reply, {})
         if not reply.get("candidates") and not (reply.get("promptFeedback") or {}).get("blockReason"):
             raise UpstreamBadResponse("malformed reply from gemini: no candidates")
+        completion = plain.gemini_completion(reply, str(reply.get("modelVersion") or self._model),
+                                             str(reply.get("responseId") or lb.new_id())) if prepared.plain else None
+        if completion is not None:
+            self._usage, self._usage_metadata = completion.usage, None
+            return completion
         with lb.translating_reply("gemini"):
             result = bridge.gemini_config.transform_google_generate_content_to_openai_model_response(
                 reply, bridge.model_response(), self._model, lb.LoggingStub(prepared.params), lb.RawResponseStub()
