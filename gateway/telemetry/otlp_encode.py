@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.resources import Resource
@@ -33,6 +34,7 @@ log = logging.getLogger("grove.telemetry")
 
 _VALUES_PER_KEY = 256
 """A key seen with more distinct values than this (ids, token counts) is no longer remembered."""
+_VARIES: Mapping[Any, bytes] = MappingProxyType({})
 _SMALL = [bytes([i]) for i in range(128)]
 _FIXED64 = struct.Struct("<Q").pack
 _DOUBLE = struct.Struct("<d").pack
@@ -82,7 +84,7 @@ class SpanEncoder:
     """Encodes spans, remembering repeated attribute pairs. One per ``Spans``, used by one thread."""
 
     def __init__(self) -> None:
-        self._pairs: dict[str, dict[Any, bytes] | None] = {}  # None: the key's values vary
+        self._pairs: dict[str, Mapping[Any, bytes]] = {}  # key → its values' pairs, or _VARIES
 
     def span(self, span: Span, end_ns: int) -> bytes:
         """The ``Span`` message of ``span``, ended at ``end_ns``."""
@@ -97,8 +99,20 @@ class SpanEncoder:
         if span.name:
             parts.append(_field(b"\x2a", span.name.encode()))
         parts += (b"\x30", _KINDS[span.kind], b"\x39", _FIXED64(span.start_ns), b"\x41", _FIXED64(end_ns))
-        pair = self._pair
-        parts += [pair(key, value) for key, value in span.attributes.items()]
+        pairs = self._pairs
+        for key, value in span.attributes.items():
+            kind = value.__class__
+            if kind is str or kind is int or kind is tuple:  # the kinds that repeat (not floats, not bools)
+                known = pairs.get(key)
+                try:
+                    pair = known.get(value) if known is not None else None
+                except TypeError:  # a tuple holding something unhashable
+                    pair = _pair(key, value)
+                if pair is None:
+                    pair = self._remember(key, value, known)
+            else:
+                pair = _pair(key, value)
+            parts.append(pair)
         status = span.status
         code = status.status_code
         if code is StatusCode.UNSET and not status.description:
@@ -109,32 +123,25 @@ class SpanEncoder:
         parts.append(_FLAGS[parent is not None and parent.is_remote])
         return b"".join(parts)
 
-    def _pair(self, key: str, value: Any) -> bytes:
-        """A span's ``attributes`` field (number 9) holding one ``KeyValue``."""
-        if isinstance(value, float):  # costs and durations: no two alike
-            return self._encode_pair(key, value)
-        known = self._pairs.setdefault(key, {})
+    def _remember(self, key: str, value: Any, known: Mapping[Any, bytes] | None) -> bytes:
+        pair = _pair(key, value)
         if known is None:
-            return self._encode_pair(key, value)
-        try:
-            return known[value]
-        except KeyError:
-            pair = self._encode_pair(key, value)
+            known = self._pairs[key] = {}
+        if known is not _VARIES:
             if len(known) < _VALUES_PER_KEY:
-                known[value] = pair
+                known[value] = pair  # type: ignore[index]
             else:
-                self._pairs[key] = None
-            return pair
-        except TypeError:  # an unhashable value (a list)
-            return self._encode_pair(key, value)
+                self._pairs[key] = _VARIES
+        return pair
 
-    @staticmethod
-    def _encode_pair(key: str, value: Any) -> bytes:
-        try:
-            return _field(b"\x4a", key_value(key, value))
-        except TypeError as exc:
-            log.error("span attribute %s dropped: %s", key, exc)
-            return b""
+
+def _pair(key: str, value: Any) -> bytes:
+    """A span's ``attributes`` field (number 9) holding one ``KeyValue``."""
+    try:
+        return _field(b"\x4a", key_value(key, value))
+    except TypeError as exc:
+        log.error("span attribute %s dropped: %s", key, exc)
+        return b""
 
 
 def key_value(key: str, value: Any) -> bytes:
