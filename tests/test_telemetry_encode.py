@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.resources import Resource
@@ -119,3 +120,10 @@ def test_an_unsampled_span_is_not_encoded() -> None:
     spans.start_child(dropped, "grove.route", SpanKind.INTERNAL).end()
     root.end()
     assert len(wire.encoded) == 1 and wire.encoded[0].context == root.context
+
+
+def test_a_span_that_cannot_be_encoded_is_dropped_and_logged(caplog: pytest.LogCaptureFixture) -> None:
+    spans, wire, memory = _spans()
+    _end(spans, 0, name=b"not text")  # a bug of ours: the span ends anyway, without its bytes
+    _end(spans, 1)
+    assert len(wire.encoded) == 1 and "encoding span b'not text' failed" in caplog.text
