@@ -86,7 +86,7 @@ def bridge() -> lb.Bridge:
 @pytest.mark.parametrize("default_max_tokens", [4096, 1000])
 def test_anthropic_requests_equal_litellms(bridge: lb.Bridge, default_max_tokens: int) -> None:
     fast = AnthropicProvider("http://up", "k", default_max_tokens, bridge=bridge)
-    slow = AnthropicProvider("http://up", "k", default_max_tokens, bridge=bridge, plain=False)
+    slow = AnthropicProvider("http://up", "k", default_max_tokens, bridge=bridge, own_plain=False)
     bodies = list(_plain_bodies(150))
     for i, body in enumerate(bodies):
         assert is_plain(body), body
@@ -97,7 +97,7 @@ def test_anthropic_requests_equal_litellms(bridge: lb.Bridge, default_max_tokens
 @pytest.mark.parametrize("default_max_tokens", [None, 2048])
 def test_gemini_requests_equal_litellms(bridge: lb.Bridge, default_max_tokens: int | None) -> None:
     fast = GeminiProvider("http://up", "k", default_max_tokens, bridge=bridge)
-    slow = GeminiProvider("http://up", "k", default_max_tokens, bridge=bridge, plain=False)
+    slow = GeminiProvider("http://up", "k", default_max_tokens, bridge=bridge, own_plain=False)
     for i, body in enumerate(_plain_bodies(150)):
         req, model = _request(body), GEMINI_MODELS[i % len(GEMINI_MODELS)]
         _same_upstream(fast.translator(req, model).request(), slow.translator(req, model).request())
@@ -110,7 +110,7 @@ def test_a_model_skips_litellm_only_once_both_agree_on_it(bridge: lb.Bridge) -> 
     # litellm folds the system prompt into the first turn for Gemini models it does not know,
     # and sends them temperature 1.0: the gateway leaves those to litellm.
     assert not gemini.plain_for("gemini-unknown-to-litellm") and not gemini.plain_for("gemini-2.0-flash")
-    assert not AnthropicProvider("http://up", "k", bridge=bridge, plain=False).plain_for("claude-sonnet-4-5")
+    assert not AnthropicProvider("http://up", "k", bridge=bridge, own_plain=False).plain_for("claude-sonnet-4-5")
 
 
 @pytest.mark.parametrize("extra", NOT_PLAIN)
@@ -150,7 +150,7 @@ def _same_completion(fast: Any, slow: Any) -> None:
 
 def test_anthropic_replies_equal_litellms(bridge: lb.Bridge) -> None:
     fast = AnthropicProvider("http://up", "k", bridge=bridge)
-    slow = AnthropicProvider("http://up", "k", bridge=bridge, plain=False)
+    slow = AnthropicProvider("http://up", "k", bridge=bridge, own_plain=False)
     req = _request({"model": "any", "messages": [{"role": "user", "content": "hi"}]})
     taken = 0
     for reply in _anthropic_replies():
@@ -191,7 +191,7 @@ def _gemini_replies() -> Iterator[dict[str, Any]]:
 
 def test_gemini_replies_equal_litellms(bridge: lb.Bridge) -> None:
     fast = GeminiProvider("http://up", "k", bridge=bridge)
-    slow = GeminiProvider("http://up", "k", bridge=bridge, plain=False)
+    slow = GeminiProvider("http://up", "k", bridge=bridge, own_plain=False)
     req = _request({"model": "any", "messages": [{"role": "user", "content": "hi"}]})
     for reply in _gemini_replies():
         data = orjson.dumps(reply)

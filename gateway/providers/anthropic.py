@@ -64,13 +64,14 @@ class AnthropicProvider:
         headers: Mapping[str, str] | None = None,
         *,
         bridge: lb.Bridge | None = None,
-        plain: bool = True,
+        own_plain: bool = True,
     ) -> None:
-        """``plain``: translate plain-text chat without litellm (``plain.py``); tests turn it off
-        to compare with litellm's own translation."""
+        """``own_plain``: translate plain-text chat without litellm (``plain.py``); tests turn it
+        off to compare with litellm's own translation."""
         self.url = base_url.rstrip("/") + "/v1/messages"
-        self.plain = plain
-        self._plain_models: dict[str, bool] = {}
+        self.plain_for = plain.Agreement("anthropic", own_plain,
+                                         lambda req, model, way: AnthropicTranslator(self, req, model, way))
+        """Whether plain-text chat for a model skips litellm."""
         constant = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
         if api_key:
             constant["x-api-key"] = api_key
@@ -92,15 +93,6 @@ class AnthropicProvider:
         if params is None:
             params = self._supported[model] = tuple(self.bridge.anthropic_config.get_supported_openai_params(model))
         return params
-
-    def plain_for(self, model: str) -> bool:
-        """Whether plain-text chat for ``model`` skips litellm: once ``plain.agrees`` for it."""
-        known = self._plain_models.get(model)
-        if known is None:
-            known = self._plain_models[model] = self.plain and plain.agrees(
-                "anthropic", lambda req: AnthropicTranslator(self, req, model, way="plain"),
-                lambda req: AnthropicTranslator(self, req, model, way="litellm"))
-        return known
 
     def translator(self, request: ChatRequest, upstream_model: str) -> AnthropicTranslator:
         return AnthropicTranslator(self, request, upstream_model)

@@ -50,13 +50,14 @@ class GeminiProvider:
         headers: Mapping[str, str] | None = None,
         *,
         bridge: lb.Bridge | None = None,
-        plain: bool = True,
+        own_plain: bool = True,
     ) -> None:
-        """``plain``: translate plain-text chat without litellm (``plain.py``); tests turn it off
-        to compare with litellm's own translation."""
+        """``own_plain``: translate plain-text chat without litellm (``plain.py``); tests turn it
+        off to compare with litellm's own translation."""
         self.url_prefix = base_url.rstrip("/") + "/v1beta/models/"
-        self.plain = plain
-        self._plain_models: dict[str, bool] = {}
+        self.plain_for = plain.Agreement("gemini", own_plain,
+                                         lambda req, model, way: GeminiTranslator(self, req, model, way))
+        """Whether plain-text chat for a model skips litellm."""
         constant = {"content-type": "application/json"}
         if api_key:
             constant["x-goog-api-key"] = api_key
@@ -77,15 +78,6 @@ class GeminiProvider:
         if params is None:
             params = self._supported[model] = tuple(self.bridge.gemini_config.get_supported_openai_params(model))
         return params
-
-    def plain_for(self, model: str) -> bool:
-        """Whether plain-text chat for ``model`` skips litellm: once ``plain.agrees`` for it."""
-        known = self._plain_models.get(model)
-        if known is None:
-            known = self._plain_models[model] = self.plain and plain.agrees(
-                "gemini", lambda req: GeminiTranslator(self, req, model, way="plain"),
-                lambda req: GeminiTranslator(self, req, model, way="litellm"))
-        return known
 
     def translator(self, request: ChatRequest, upstream_model: str) -> GeminiTranslator:
         return GeminiTranslator(self, request, upstream_model.removeprefix("models/"))

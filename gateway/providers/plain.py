@@ -94,6 +94,25 @@ def agrees(kind: str, fast: Callable[[ChatRequest], Translator], slow: Callable[
     return True
 
 
+class Agreement:
+    """Per model, whether a provider's plain-text chat skips litellm: ``agrees`` on translators
+    made ``make(request, model, way)``, asked once per model; never when not ``enabled``."""
+
+    def __init__(self, kind: str, enabled: bool, make: Callable[[ChatRequest, str, Way], Translator]) -> None:
+        self.kind = kind
+        self.enabled = enabled
+        self._make = make
+        self._models: dict[str, bool] = {}
+
+    def __call__(self, model: str) -> bool:
+        known = self._models.get(model)
+        if known is None:
+            make = self._make
+            known = self._models[model] = self.enabled and agrees(
+                self.kind, lambda req: make(req, model, "plain"), lambda req: make(req, model, "litellm"))
+        return known
+
+
 def is_plain(body: Mapping[str, Any]) -> bool:
     if not _PLAIN_KEYS.issuperset(body):
         return False
