@@ -33,10 +33,10 @@ from opentelemetry.sdk.trace.sampling import Sampler
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags, get_current_span
 
-from gateway.telemetry.otlp_encode import EncodedSpan, Head, SpanEncoder
+from gateway.telemetry.otlp_encode import UNSET_STATUS, EncodedSpan, Head, SpanEncoder
 
 log = logging.getLogger("grove.telemetry")
-_UNSET = Status()
+_UNSET = UNSET_STATUS
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _EMPTY = Context()
