@@ -53,7 +53,7 @@ def main() -> int:
     sink = Process([sys.executable, "-m", "bench.otlp_sink", str(sink_port)], dict(os.environ), "sink ready", "stdout")
     port = _port()
     env = {**os.environ, "BENCH_PROVIDER_KEY": "sk-bench-provider", "GROVE_LOG_LEVEL": "warning",
-           "PYTHONMALLOC": "malloc", "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
+           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_TRACES_SAMPLER": "always_on"}
     config = gateway_config(WORK / "grove", nginx.url)
     gateway = subprocess.Popen(
