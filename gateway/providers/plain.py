@@ -213,11 +213,11 @@ def anthropic_completion(reply: Mapping[str, Any], model: str, response_id: str)
     if not all(isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
                for block in content):
         return None
-    counts = [usage.get(k) for k in ("input_tokens", "output_tokens", "cache_creation_input_tokens",
-                                      "cache_read_input_tokens")]
-    if not all(c is None or (isinstance(c, int) and not isinstance(c, bool)) for c in counts):
+    counts = _counts(usage, ("input_tokens", "output_tokens", "cache_creation_input_tokens",
+                             "cache_read_input_tokens"))
+    if counts is None:
         return None
-    given, output, created, read = (c or 0 for c in counts)
+    given, output, created, read = counts
     text = "".join(block["text"] for block in content) if content else None
     return _completion(response_id, model, text, finish, Usage(given + created + read, output, read))
 
@@ -258,13 +258,21 @@ def gemini_completion(reply: Mapping[str, Any], model: str, response_id: str) ->
     if finish is None or candidate.get("index", 0) != 0 or not isinstance(parts, list) or not all(
             isinstance(part, dict) and part.keys() == {"text"} and isinstance(part["text"], str) for part in parts):
         return None
-    counts = [usage.get(k) for k in ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount",
-                                      "cachedContentTokenCount")]
-    if not all(c is None or (isinstance(c, int) and not isinstance(c, bool)) for c in counts):
+    counts = _counts(usage, ("promptTokenCount", "candidatesTokenCount", "thoughtsTokenCount",
+                             "cachedContentTokenCount"))
+    if counts is None:
         return None
-    prompt, candidates_tokens, thoughts, cached = (c or 0 for c in counts)
+    prompt, candidates_tokens, thoughts, cached = counts
     text = "".join(part["text"] for part in parts) if parts else None
     return _completion(response_id, model, text, finish, Usage(prompt, candidates_tokens + thoughts, cached))
+
+
+def _counts(usage: Mapping[str, Any], keys: tuple[str, ...]) -> list[int] | None:
+    """The token counts under ``keys`` (a missing or null one is 0); None if one is not an int."""
+    counts = [usage.get(k) for k in keys]
+    if not all(c is None or (isinstance(c, int) and not isinstance(c, bool)) for c in counts):
+        return None
+    return [c or 0 for c in counts]
 
 
 def _completion(response_id: str, model: str, text: str | None, finish: str, usage: Usage) -> Completion:

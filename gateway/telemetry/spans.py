@@ -36,7 +36,6 @@ from opentelemetry.trace import SpanContext, SpanKind, Status, TraceFlags, get_c
 from gateway.telemetry.otlp_encode import UNSET_STATUS, EncodedSpan, Head, SpanEncoder
 
 log = logging.getLogger("grove.telemetry")
-_UNSET = UNSET_STATUS
 _SAMPLED = TraceFlags(TraceFlags.SAMPLED)
 _NOT_SAMPLED = TraceFlags(TraceFlags.DEFAULT)
 _EMPTY = Context()
@@ -54,7 +53,7 @@ class Span:
         self.kind = kind
         self.attributes = attributes if attributes is not None else {}
         self.start_ns = start_ns
-        self.status = _UNSET
+        self.status = UNSET_STATUS
         self._ended = False
 
     def is_recording(self) -> bool:
