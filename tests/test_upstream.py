@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 from collections.abc import AsyncIterator
 
 import pytest
@@ -11,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from gateway.errors import UpstreamTimeout, UpstreamUnavailable
+from gateway.errors import UpstreamBadResponse, UpstreamTimeout, UpstreamUnavailable
 from gateway.fakes.background import BackgroundServer
 from gateway.providers.base import UpstreamRequest
 from gateway.upstream import Timeouts, UpstreamPool
@@ -91,3 +92,218 @@ def test_timeout_and_refused_connection_map_to_gateway_errors(server: Background
             await pool.close()
 
     _run(run())
+
+
+# --- the connection pool, against a raw HTTP server on loopback that answers what each test scripts ---
+
+class RawServer:
+    """A loopback TCP server: each request (read up to the end of its body) gets the next scripted
+    answer; ``None`` as an answer closes the connection without a word, and so does an answer that
+    says ``connection: close`` once written. Counts connections."""
+
+    def __init__(self, answers: list[bytes | None], hold: asyncio.Event | None = None) -> None:
+        self.answers = answers
+        self.connections = 0
+        self.requests: list[bytes] = []
+        self.hold = hold
+
+    async def __aenter__(self) -> RawServer:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1/x"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            while self.answers:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                self.requests.append(head + await reader.readexactly(length))
+                answer = self.answers.pop(0)
+                if answer is None:
+                    break
+                writer.write(answer)
+                await writer.drain()
+                if b"connection: close" in answer:
+                    break
+                if self.hold is not None:
+                    await self.hold.wait()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        writer.close()
+
+
+def _ok(body: bytes, *extra: bytes) -> bytes:
+    return b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n%s\r\n%s" % (len(body), b"".join(extra), body)
+
+
+async def _post(pool: UpstreamPool, url: str, *, headers: dict[str, str] | None = None,
+                timeouts: Timeouts = Timeouts()) -> tuple[int, bytes]:
+    async with pool.send(UpstreamRequest(url, headers or {}, b'{"q":1}'), timeouts, "raw") as resp:
+        return resp.status, await resp.read()
+
+
+def _with_pool(test):  # type: ignore[no-untyped-def]
+    async def run() -> None:
+        pool = UpstreamPool()
+        await pool.start()
+        try:
+            await test(pool)
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def test_keep_alive_reuses_one_connection_and_writes_the_request_as_given() -> None:
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(b"one"), _ok(b"two")]) as server:
+            assert await _post(pool, server.url, headers={"authorization": "Bearer k"}) == (200, b"one")
+            assert await _post(pool, server.url) == (200, b"two")
+            assert server.connections == 1
+            first = server.requests[0]
+            assert first.startswith(b"POST /v1/x HTTP/1.1\r\nhost: 127.0.0.1:")
+            assert b"authorization: Bearer k\r\n" in first and first.endswith(b'content-length: 7\r\n\r\n{"q":1}')
+
+    _with_pool(test)
+
+
+def test_connection_close_answer_is_not_reused() -> None:
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(b"one", b"connection: close\r\n")]) as first, RawServer([_ok(b"x")]):
+            assert await _post(pool, first.url) == (200, b"one")
+            first.answers.append(_ok(b"two"))
+            assert await _post(pool, first.url) == (200, b"two")
+            assert first.connections == 2
+
+    _with_pool(test)
+
+
+def test_idle_connection_closed_by_the_server_is_replaced() -> None:
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(b"one"), None, _ok(b"two")]) as server:
+            assert await _post(pool, server.url) == (200, b"one")
+            # The server closes the kept-alive connection at its next request: the client sees it go.
+            with pytest.raises(UpstreamUnavailable, match="could not reach upstream raw"):
+                await _post(pool, server.url)
+            assert await _post(pool, server.url) == (200, b"two")
+            assert server.connections == 2
+
+    _with_pool(test)
+
+
+def test_bodies_chunked_close_delimited_gzip_and_interim_answers() -> None:
+    packed = gzip.compress(b'{"packed":true}')
+    answers = [
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        _ok(packed, b"content-encoding: gzip\r\n"),
+        b"HTTP/1.1 100 Continue\r\n\r\n" + _ok(b"after interim"),
+        b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nto the end",
+    ]
+
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer(answers) as server:
+            assert await _post(pool, server.url) == (200, b"abcde")
+            assert await _post(pool, server.url) == (200, b'{"packed":true}')
+            assert await _post(pool, server.url) == (200, b"after interim")
+            assert await _post(pool, server.url) == (200, b"to the end")
+
+    _with_pool(test)
+
+
+def test_response_headers_by_any_case_repeated_ones_joined() -> None:
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(b"{}", b"Retry-After: 3\r\nX-Many: a\r\nx-many: b\r\n")]) as server:
+            async with pool.send(UpstreamRequest(server.url, {}, b"{}"), Timeouts(), "raw") as resp:
+                assert resp.headers.get("retry-after") == resp.headers["Retry-After"] == "3"
+                assert resp.headers.get("x-many") == "a, b" and "X-MANY" in resp.headers
+
+    _with_pool(test)
+
+
+def test_broken_answers_map_to_gateway_errors() -> None:
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\nconnection: close\r\n\r\nonly this"]) as server:
+            with pytest.raises(UpstreamBadResponse, match="broke off its response"):
+                await _post(pool, server.url)
+        async with RawServer([b"NOT HTTP AT ALL\r\n\r\n"]) as server:
+            with pytest.raises(UpstreamBadResponse, match="malformed HTTP response"):
+                await _post(pool, server.url)
+        async with RawServer([_ok(b"x", b"content-encoding: br\r\n")]) as server:
+            with pytest.raises(UpstreamBadResponse, match="unsupported content encoding"):
+                await _post(pool, server.url)
+        async with RawServer([_ok(b"not gzip", b"content-encoding: gzip\r\n")]) as server:
+            with pytest.raises(UpstreamBadResponse, match="corrupt compressed body"):
+                await _post(pool, server.url)
+
+    _with_pool(test)
+
+
+def test_a_header_with_a_line_break_is_never_sent() -> None:
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(b"{}")]) as server:
+            for headers in ({"x-api-key": "k\r\nx-injected: 1"}, {"x-api-key": "clé ✓"}):
+                with pytest.raises(UpstreamBadResponse, match="the request was not sent"):
+                    await _post(pool, server.url, headers=headers)
+            assert server.connections == 0 and server.requests == []
+
+    _with_pool(test)
+
+
+def test_a_stream_left_early_closes_its_connection_and_a_finished_one_is_reused() -> None:
+    events = b"data: 1\n\n" * 3
+    partial = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n%x\r\n%s\r\n" % (len(events), events)
+    whole = partial + b"0\r\n\r\n"
+
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([partial, whole, _ok(b"last")]) as server:
+            async with pool.send(UpstreamRequest(server.url, {}, b"{}"), Timeouts(), "raw", stream=True) as resp:
+                async for event in resp.events():
+                    assert event == (None, b"1")
+                    break  # the client went away mid-stream
+            async with pool.send(UpstreamRequest(server.url, {}, b"{}"), Timeouts(), "raw", stream=True) as resp:
+                assert [e async for e in resp.events()] == [(None, b"1")] * 3
+            assert await _post(pool, server.url) == (200, b"last")
+            assert server.connections == 2  # the abandoned stream's connection was not reused
+
+    _with_pool(test)
+
+
+def test_stream_timeout_bounds_silence_not_length() -> None:
+    release = asyncio.Event()
+
+    async def test(pool: UpstreamPool) -> None:
+        head = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+        async with RawServer([head + b"9\r\ndata: 1\n\n\r\n"], hold=release) as server:
+            async with pool.send(UpstreamRequest(server.url, {}, b"{}"), Timeouts(total_s=0.2), "raw",
+                                 stream=True) as resp:
+                seen = []
+                with pytest.raises(UpstreamTimeout, match="upstream raw timed out"):
+                    async for event in resp.events():
+                        seen.append(event)
+                assert seen == [(None, b"1")]  # what came before the silence was delivered
+        release.set()
+
+    _with_pool(test)
+
+
+def test_a_large_stream_read_slowly_arrives_whole() -> None:
+    """Past 256 KiB unread the client stops reading from the socket, and resumes as it is read."""
+    line = b"data: " + b"x" * 1000 + b"\n\n"
+    body = line * 600  # ~600 KB
+
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(body)]) as server:
+            async with pool.send(UpstreamRequest(server.url, {}, b"{}"), Timeouts(), "raw", stream=True) as resp:
+                count = 0
+                async for _, data in resp.events():
+                    count += 1
+                    assert data == b"x" * 1000
+                    if count == 1:
+                        await asyncio.sleep(0)  # let the socket fill the buffer past the pause mark
+            assert count == 600
+
+    _with_pool(test)
