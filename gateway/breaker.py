@@ -10,7 +10,10 @@ own clocks may disagree, the server's is one clock for all.
 Promises:
 - ``allow`` costs at most one store round trip. A success reported while the breaker is
   plainly closed (no failure streak) costs none: it is counted here and carried to the
-  store, for the failure-ratio window, by the next ``allow`` or failure report.
+  store, for the failure-ratio window, by the next ``allow`` or failure report. With the
+  in-process store (no other replica can change a breaker) ``allow`` on a plainly closed
+  breaker costs no store step either, for ``CARRY_S`` after the last one: successes reach
+  the window at most that late, far inside its bucket of a tenth of the window.
 - A store that fails or is slow never raises to the caller. The breakers switch to local
   state (the same machine in a private memory store), warn once per outage, and go back to
   the shared state as soon as the store answers again.
@@ -47,6 +50,8 @@ _MAX_OPEN_S = 365 * 86400.0
 
 # How long a deployment found open is left out by the router before the breaker is asked again.
 OPEN_RECHECK_S = 1.0
+# In-process store: how long a plainly closed breaker is allowed without a store step.
+CARRY_S = 0.1
 # The event published on entering each state.
 EVENT_KINDS = ("breaker.closed", "breaker.opened", "breaker.half_open")
 
@@ -127,6 +132,7 @@ class Breakers:
         self._plain: dict[str, bool] = {}  # last reply said closed with no failure streak
         self._pending: dict[str, int] = {}  # successes not yet carried to the store
         self._open_until: dict[str, float] = {}  # found open here, until (monotonic)
+        self._stepped_until: dict[str, float] = {}  # in-process store: allowed without a step until
         self._publish = publish
 
     @property
@@ -137,6 +143,8 @@ class Breakers:
     async def allow(self, key: str) -> tuple[bool, StateName]:
         """May ``key`` be tried now? A half-open probe slot is taken atomically when granted.
         A refusal is remembered for ``recently_open``."""
+        if self._in_process and self._plain.get(key, False) and self._seconds() < self._stepped_until.get(key, 0.0):
+            return True, "closed"
         reply = await self._step(key, Event(ALLOW, successes=self._pending.pop(key, 0)))
         if not reply.allowed:
             self._open_until[key] = time.monotonic() + OPEN_RECHECK_S
@@ -196,6 +204,8 @@ class Breakers:
         now = self._now_ms()
         reply = await self._run(lambda store: store.breaker_step(store_key, event, self._rules, now))
         self._plain[key] = reply.plain
+        if self._in_process:
+            self._stepped_until[key] = self._seconds() + CARRY_S
         publish = self._publish
         if publish is not None and (reply.state != reply.previous or by is not None):
             publish(EVENT_KINDS[reply.state], self._transition(key, reply, by))
@@ -255,6 +265,9 @@ class Breakers:
 
     def _now_ms(self) -> int | None:
         return None if self._clock is None else round(self._clock() * 1000)
+
+    def _seconds(self) -> float:
+        return time.monotonic() if self._clock is None else self._clock()
 
 
 def _ms(seconds: float) -> int:

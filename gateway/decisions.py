@@ -3,13 +3,16 @@
 Recording is off the hot path: a request appends its record to a pending buffer and a
 background task serialises and writes batches to the store (Redis: every replica's
 decisions in one bounded log). While the store is unreachable, batches go to a local
-bounded log instead, so recent decisions stay explainable.
+bounded log instead, so recent decisions stay explainable. With the in-process store nothing
+else reads the log, so records are kept as they are and serialised only when one is read.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any, Protocol
 
 from gateway import jsonio
@@ -64,6 +67,8 @@ class DecisionLog:
         self.max_entries = max_entries
         self._pending: dict[str, Record] = {}
         self._inflight: dict[str, Record] = {}  # being written: still readable here meanwhile
+        # The in-process store's log, unserialised: newest last, at most ``max_entries``.
+        self._kept: OrderedDict[str, Record] | None = OrderedDict() if isinstance(store, MemoryStore) else None
         self._flusher = Flusher("decision-log", flush_interval_s, self.flush)
 
     def record(self, record: Record) -> None:
@@ -73,8 +78,10 @@ class DecisionLog:
 
     async def get(self, decision_id: str) -> dict[str, Any] | None:
         pending = self._pending.get(decision_id) or self._inflight.get(decision_id)
+        if pending is None and self._kept is not None:
+            pending = self._kept.get(decision_id)
         if pending is not None:
-            return pending.to_dict()
+            return _plain(pending)
         for store in (self.store, self.local):
             try:
                 raw = await store.log_get(LOG, decision_id)
@@ -87,6 +94,8 @@ class DecisionLog:
     async def recent(self, limit: int = 50) -> list[dict[str, Any]]:
         """Newest first: every replica's decisions when the store is shared."""
         await self.flush()
+        if self._kept is not None:
+            return [_plain(self._kept[i]) for i in islice(reversed(self._kept), limit)]
         try:
             raws = await self.store.log_recent(LOG, limit)
         except StoreUnavailable:
@@ -97,6 +106,12 @@ class DecisionLog:
         if not self._pending:
             return
         batch, self._pending = self._pending, {}
+        kept = self._kept
+        if kept is not None:
+            kept.update(batch)
+            while len(kept) > self.max_entries:
+                kept.popitem(last=False)
+            return
         self._inflight.update(batch)
         entries = [(i, jsonio.dumps(r.to_dict())) for i, r in batch.items()]
         try:
@@ -113,3 +128,8 @@ class DecisionLog:
 
     async def stop(self) -> None:
         await self._flusher.stop()
+
+
+def _plain(record: Record) -> dict[str, Any]:
+    """The record as a reader of the store would get it: through JSON (tuples become lists)."""
+    return dict(jsonio.loads(jsonio.dumps(record.to_dict())))

@@ -692,3 +692,42 @@ def _command_names(buf: bytearray) -> list[str]:
         names.append(args[0].decode().upper())
         del buf[:pos]
     return names
+
+
+class CountingStore(MemoryStore):
+    """The in-process store, counting the machine steps asked of it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.steps = 0
+
+    async def breaker_step(self, *args: Any, **kwargs: Any) -> machine.Reply:
+        self.steps += 1
+        return await super().breaker_step(*args, **kwargs)
+
+
+def test_in_process_a_plainly_closed_breaker_is_allowed_without_a_step_for_a_moment() -> None:
+    from gateway.breaker import CARRY_S
+
+    policy = BreakerPolicy(failure_threshold=100, min_requests=20, failure_ratio=0.5)
+
+    async def body() -> None:
+        clock, store = Clock(), CountingStore()
+        b = Breakers(store, policy, clock=clock)
+        await attempt(b, ok=True)  # the first ask steps the machine and finds it plainly closed
+        assert store.steps == 1
+        for _ in range(9):
+            assert await attempt(b, ok=True) == (True, "closed")
+        assert store.steps == 1  # nine asks and nine successes, no step
+        clock.advance(CARRY_S)
+        assert await b.allow(D) == (True, "closed")
+        assert store.steps == 2  # stepped again, carrying the nine successes counted meanwhile
+        for _ in range(10):
+            await attempt(b, ok=False)  # failures always step: 10 of 20 in the window is not over half
+        assert (await b.view(D)).state == "closed"
+        await b.record_failure(D)
+        assert (await b.view(D)).state == "open"  # 11 of 21: the carried successes were counted once
+        clock.advance(CARRY_S)
+        assert (await b.allow(D))[0] is False  # not plainly closed: asked of the machine, refused
+
+    run(body)
