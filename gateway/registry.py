@@ -15,7 +15,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gateway import jsonio
 from gateway.auth import Authenticator
@@ -81,10 +81,11 @@ class Deployment:
     provider_kind: str
     provider: Provider
     timeouts: Timeouts
+    key: str = field(init=False)
+    """``id@version``: the name breakers, stats, decisions and telemetry know it by."""
 
-    @property
-    def key(self) -> str:
-        return f"{self.model.id}@{self.model.version}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.model.id}@{self.model.version}")  # asked several times a request
 
 
 class Snapshot:

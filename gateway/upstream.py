@@ -140,10 +140,12 @@ class _Connection(asyncio.Protocol):
         self.status = status
         self.headers_done = True
         for name, value in self.raw_headers:
-            if name.lower() == b"content-encoding" and value.strip().lower() in (b"gzip", b"deflate", b"x-gzip"):
-                self.inflate = zlib.decompressobj(wbits=47)  # 32 + 15: zlib or gzip, told by its header
-            elif name.lower() == b"content-encoding" and value.strip().lower() != b"identity":
-                raise UpstreamBadResponse(f"upstream {self.label} sent an unsupported content encoding")
+            if len(name) == 16 and name.lower() == b"content-encoding":
+                coding = value.strip().lower()
+                if coding in (b"gzip", b"deflate", b"x-gzip"):
+                    self.inflate = zlib.decompressobj(wbits=47)  # 32 + 15: zlib or gzip, told by its header
+                elif coding != b"identity":
+                    raise UpstreamBadResponse(f"upstream {self.label} sent an unsupported content encoding")
         self._wake()
 
     def on_body(self, body: bytes) -> None:
