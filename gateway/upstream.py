@@ -426,8 +426,18 @@ class UpstreamPool:
 
     def release(self, target: _Target | None, conn: _Connection) -> None:
         assert target is not None
-        conn.idle_since = time.monotonic()
-        self._idle.setdefault(target.origin, []).append(conn)
+        now = conn.idle_since = time.monotonic()
+        idle = self._idle.setdefault(target.origin, [])
+        idle.append(conn)
+        oldest = idle[0]
+        if not oldest.open or oldest.idle_since < now - _IDLE_S:
+            # Reuse takes the newest, so the oldest are the ones left to go stale or be closed by
+            # the server (after a burst, say): drop them all now rather than keep them forever.
+            fresh = [c for c in idle if c.open and c.idle_since >= now - _IDLE_S]
+            for stale in idle:
+                if stale not in fresh:
+                    stale.close()
+            idle[:] = fresh
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
@@ -443,7 +453,8 @@ def _payload(target: _Target, req: UpstreamRequest, label: str) -> bytes:
         try:
             lines.append(f"{name}: {value}\r\n".encode("latin-1"))
         except UnicodeEncodeError:
-            raise UpstreamBadResponse(f"a header for upstream {label} is not Latin-1 text; the request was not sent") from None
+            raise UpstreamBadResponse(
+                f"a header for upstream {label} is not Latin-1 text; the request was not sent") from None
     lines.append(b"content-length: %d\r\n\r\n" % len(req.body))
     lines.append(req.body)
     return b"".join(lines)

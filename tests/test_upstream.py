@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import ssl
+import subprocess
+from pathlib import Path
 from collections.abc import AsyncIterator
 
 import pytest
@@ -99,17 +102,21 @@ def test_timeout_and_refused_connection_map_to_gateway_errors(server: Background
 class RawServer:
     """A loopback TCP server: each request (read up to the end of its body) gets the next scripted
     answer; ``None`` as an answer closes the connection without a word, and so does an answer that
-    says ``connection: close`` once written. Counts connections."""
+    says ``connection: close`` once written. With ``hold``, each answer is followed by a wait for
+    that event, then the connection is closed. Counts connections."""
 
-    def __init__(self, answers: list[bytes | None], hold: asyncio.Event | None = None) -> None:
+    def __init__(self, answers: list[bytes | None], hold: asyncio.Event | None = None,
+                 tls: ssl.SSLContext | None = None) -> None:
         self.answers = answers
+        self.tls = tls
         self.connections = 0
         self.requests: list[bytes] = []
         self.hold = hold
 
     async def __aenter__(self) -> RawServer:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1/x"
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
+        scheme = "https" if self.tls is not None else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.server.sockets[0].getsockname()[1]}/v1/x"
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -131,6 +138,7 @@ class RawServer:
                     break
                 if self.hold is not None:
                     await self.hold.wait()
+                    break
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         writer.close()
@@ -226,7 +234,8 @@ def test_response_headers_by_any_case_repeated_ones_joined() -> None:
 
 def test_broken_answers_map_to_gateway_errors() -> None:
     async def test(pool: UpstreamPool) -> None:
-        async with RawServer([b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\nconnection: close\r\n\r\nonly this"]) as server:
+        cut_short = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\nconnection: close\r\n\r\nonly this"
+        async with RawServer([cut_short]) as server:
             with pytest.raises(UpstreamBadResponse, match="broke off its response"):
                 await _post(pool, server.url)
         async with RawServer([b"NOT HTTP AT ALL\r\n\r\n"]) as server:
@@ -307,3 +316,59 @@ def test_a_large_stream_read_slowly_arrives_whole() -> None:
             assert count == 600
 
     _with_pool(test)
+
+
+def test_idle_connections_the_server_closed_are_dropped_not_reused() -> None:
+    release = asyncio.Event()
+
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(b"a"), _ok(b"b")], hold=release) as server:
+            # Two at once: two connections, both kept idle afterwards.
+            assert await asyncio.gather(_post(pool, server.url), _post(pool, server.url)) == [(200, b"a"), (200, b"b")]
+            idle = pool._idle[("http", "127.0.0.1", int(server.url.split(":")[2].split("/")[0]))]
+            assert len(idle) == 2 and server.connections == 2
+            release.set()  # the server closes both (an idle timeout of its own)
+            for _ in range(1000):  # until the client has seen both closes
+                if not any(conn.open for conn in idle):
+                    break
+                await asyncio.sleep(0)
+            assert not any(conn.open for conn in idle)
+            server.answers.append(_ok(b"c"))
+            assert await _post(pool, server.url) == (200, b"c")  # on a new connection
+            assert server.connections == 3
+            assert len(idle) == 1 and idle[0].open  # the closed ones were dropped on the way
+
+    _with_pool(test)
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (made by the openssl command) and its key."""
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=grove-test",
+                    "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+                   check=True, capture_output=True)
+    return cert, key
+
+
+def test_https_upstreams_are_verified(certificate: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    cert, key = certificate
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+
+    async def untrusted(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(b"secret")], tls=server_tls) as server:
+            with pytest.raises(UpstreamUnavailable, match=r"could not reach upstream raw \(SSLCertVerificationError\)"):
+                await _post(pool, server.url)
+
+    _with_pool(untrusted)  # the system's CAs do not know this certificate
+    monkeypatch.setenv("SSL_CERT_FILE", str(cert))  # an operator's own CA, the OpenSSL way
+
+    async def trusted(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(b"over tls"), _ok(b"again")], tls=server_tls) as server:
+            assert await _post(pool, server.url) == (200, b"over tls")
+            assert await _post(pool, server.url) == (200, b"again")
+            assert server.connections == 1  # kept alive over TLS too
+
+    _with_pool(trusted)
