@@ -3,6 +3,12 @@ pass-through, in one run, on this machine.
 
 Layout: the system under test is pinned to CPU 0; nginx (the fake upstreams), wrk and the
 stream client run on CPU 1. Added latency is measured against a direct call to nginx.
+
+Throughput is measured in rounds (``--rounds``, default 3): every system is started first and
+left idle while another is measured, and each round measures every system once, one after the
+other. A shared virtual machine's speed drifts by 20 % and more from one minute to the next;
+systems measured side by side in a round see the same drift, so the ratios are taken per round
+and their median reported (with every round's figures). Two workers against one: likewise.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import argparse
 import os
 import platform
 import socket
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
@@ -48,8 +55,8 @@ def _body(model: str, stream: bool = False) -> dict[str, Any]:
 
 def measure(system: System, duration: float, direct: dict[str, WrkResult], direct_ttfb: dict[str, TtfbResult],
             scenarios: list[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"startup_s": round(system.startup_s, 2), "ready_s": round(system.ready_s or system.startup_s, 2),
-                           "idle_rss_mb": round(system.rss_mb(), 1)}
+    """Added latency at one connection and stream time to first byte (throughput: ``throughput_rounds``)."""
+    out: dict[str, Any] = {}
     url = f"{system.url}/v1/chat/completions"
     for scenario in scenarios:
         model = system.models.get(scenario)
@@ -65,10 +72,9 @@ def measure(system: System, duration: float, direct: dict[str, WrkResult], direc
             continue
         script = wrk_script(WORK, f"{system.name}-{scenario}", _body(model), system.api_key)
         wrk(url, script, connections=16, seconds=2, cpu=LOAD_CPU)  # warm-up
-        load = wrk(url, script, connections=64, seconds=duration, cpu=LOAD_CPU)
         single = wrk(url, script, connections=1, seconds=duration, cpu=LOAD_CPU)
         out[scenario] = {
-            "rps_c64": round(load.rps), "errors": load.errors + single.errors,
+            "errors": single.errors,
             "p50_ms_c1": round(single.p50_ms, 3), "p99_ms_c1": round(single.p99_ms, 3),
             "added_p50_ms": round(single.p50_ms - direct[scenario].p50_ms, 3),
             "added_p99_ms": round(single.p99_ms - direct[scenario].p99_ms, 3),
@@ -77,11 +83,56 @@ def measure(system: System, duration: float, direct: dict[str, WrkResult], direc
     return out
 
 
+def throughput_rounds(systems: dict[str, System], scenarios: list[str], rounds: int,
+                      duration: float) -> dict[str, dict[str, list[WrkResult]]]:
+    """Requests per second at 64 connections: each round measures every system once per scenario."""
+    out: dict[str, dict[str, list[WrkResult]]] = {name: {} for name in systems}
+    for _ in range(rounds):
+        for scenario in scenarios:
+            for name, system in systems.items():
+                model = system.models.get(scenario)
+                if model is None:
+                    continue
+                script = wrk_script(WORK, f"{system.name}-{scenario}", _body(model), system.api_key)
+                result = wrk(f"{system.url}/v1/chat/completions", script, connections=64, seconds=duration,
+                             cpu=LOAD_CPU)
+                out[name].setdefault(scenario, []).append(result)
+    return out
+
+
+def per_round_ratio(ours: list[WrkResult], theirs: list[WrkResult]) -> float:
+    """The median over rounds of one round's ratio."""
+    return round(statistics.median(a.rps / max(b.rps, 1.0) for a, b in zip(ours, theirs)), 2)
+
+
+def two_workers(one: System, upstream: str, otel: dict[str, str], rounds: int, duration: float) -> dict[str, Any]:
+    """``--workers 2`` on both cores against the one-worker gateway, measured in alternation (the
+    load generator then shares the cores with the workers: on two cores there is nowhere else)."""
+    two = start_gateway(_port(), gateway_config(WORK / "grove", upstream), "0,1", workers=2, env=otel)
+    try:
+        script = wrk_script(WORK, "grove-2w", _body("bench"), two.api_key)
+        wrk(f"{two.url}/v1/chat/completions", script, connections=16, seconds=2, cpu=LOAD_CPU)  # warm-up
+        singles, doubles = [], []
+        for _ in range(rounds):
+            singles.append(wrk(f"{one.url}/v1/chat/completions", script, connections=64, seconds=duration,
+                               cpu=LOAD_CPU))
+            doubles.append(wrk(f"{two.url}/v1/chat/completions", script, connections=64, seconds=duration,
+                               cpu="0,1", threads=2))
+        return {"rps_c64": round(statistics.median(r.rps for r in doubles)),
+                "rps_c64_rounds": [round(r.rps) for r in doubles],
+                "one_worker_rounds": [round(r.rps) for r in singles],
+                "errors": sum(r.errors for r in doubles),
+                "scaling_vs_1": per_round_ratio(doubles, singles)}
+    finally:
+        two.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--duration", type=float, default=10, help="seconds per measurement (default 10)")
     parser.add_argument("--skip-litellm", action="store_true", help="leave LiteLLM Proxy out")
     parser.add_argument("--only", choices=["grove", "passthrough", "litellm-proxy"], action="append")
+    parser.add_argument("--rounds", type=int, default=3, help="throughput rounds, systems interleaved (default 3)")
     args = parser.parse_args()
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     WORK.mkdir(exist_ok=True)
@@ -92,7 +143,9 @@ def main() -> int:
     otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
             "OTEL_TRACES_SAMPLER": "always_on"}
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                           "kernel": platform.release()}, "duration_s": args.duration}
+                                           "kernel": platform.release()}, "duration_s": args.duration,
+                               "rounds": args.rounds}
+    systems: dict[str, System] = {}
     try:
         direct: dict[str, WrkResult] = {}
         direct_ttfb: dict[str, TtfbResult] = {}
@@ -110,44 +163,46 @@ def main() -> int:
         wanted = set(args.only or ["grove", "passthrough", "litellm-proxy"])
         if args.skip_litellm:
             wanted.discard("litellm-proxy")
-
-        def run(system: System) -> dict[str, Any]:
-            try:
-                return measure(system, args.duration, direct, direct_ttfb, scenarios)
-            finally:
-                system.stop()
-
-        if "grove" in wanted:
-            results["grove"] = run(start_gateway(_port(), gateway_config(WORK / "grove", nginx.url), SUT_CPU, env=otel))
-            results["otlp_spans_received"] = int(sink.last.split()[-1]) if sink.last.startswith("spans") else 0
+        if "grove" in wanted:  # start-up and idle memory without a litellm-backed model, on its own
             lean = start_gateway(_port(), gateway_config(WORK / "grove-lean", nginx.url, litellm_models=False), SUT_CPU,
                                  env=otel)
             results["grove-no-litellm"] = {"startup_s": round(lean.startup_s, 2), "ready_s": round(lean.ready_s, 2),
                                            "idle_rss_mb": round(lean.rss_mb(), 1)}
             lean.stop()
-            two = start_gateway(_port(), gateway_config(WORK / "grove", nginx.url), "0,1", workers=2, env=otel)
-            try:
-                script = wrk_script(WORK, "grove-2w", _body("bench"), two.api_key)
-                wrk(f"{two.url}/v1/chat/completions", script, connections=16, seconds=2, cpu=LOAD_CPU)
-                one_core = results["grove"]["openai"]["rps_c64"]
-                both = wrk(f"{two.url}/v1/chat/completions", script, connections=64, seconds=args.duration,
-                           cpu="0,1", threads=2)
-                results["grove-2-workers"] = {"rps_c64": round(both.rps), "errors": both.errors,
-                                              "scaling_vs_1": round(both.rps / one_core, 2)}
-            finally:
-                two.stop()
-        if "passthrough" in wanted:
-            results["passthrough"] = run(start_passthrough(_port(), nginx.url, SUT_CPU))
-        if "litellm-proxy" in wanted:
-            results["litellm-proxy"] = run(start_litellm(_port(), nginx.url, WORK, SUT_CPU))
+        # Started one after the other (start-up and idle memory are each one's own), then all kept
+        # running: while one is measured, the others are idle on the same core.
+        starters = {
+            "grove": lambda: start_gateway(_port(), gateway_config(WORK / "grove", nginx.url), SUT_CPU, env=otel),
+            "passthrough": lambda: start_passthrough(_port(), nginx.url, SUT_CPU),
+            "litellm-proxy": lambda: start_litellm(_port(), nginx.url, WORK, SUT_CPU),
+        }
+        for name, starter in starters.items():
+            if name in wanted:
+                systems[name] = starter()
+                results[name] = {"startup_s": round(systems[name].startup_s, 2),
+                                 "ready_s": round(systems[name].ready_s or systems[name].startup_s, 2),
+                                 "idle_rss_mb": round(systems[name].rss_mb(), 1)}
+        for name, system in systems.items():
+            results[name].update(measure(system, args.duration, direct, direct_ttfb, scenarios))
+        rounds = throughput_rounds(systems, ["openai", "anthropic", "gemini"], args.rounds, args.duration)
+        for name, by_scenario in rounds.items():
+            for scenario, runs in by_scenario.items():
+                results[name][scenario]["rps_c64"] = round(statistics.median(r.rps for r in runs))
+                results[name][scenario]["rps_c64_rounds"] = [round(r.rps) for r in runs]
+                results[name][scenario]["errors"] += sum(r.errors for r in runs)
+        if "grove" in systems and "litellm-proxy" in systems:
+            results["ratios_vs_litellm_proxy"] = {  # the median of each round's ratio
+                scenario: per_round_ratio(rounds["grove"][scenario], rounds["litellm-proxy"][scenario])
+                for scenario in ("openai", "anthropic", "gemini") if scenario in rounds["litellm-proxy"]
+            }
+        if "grove" in systems:
+            results["otlp_spans_received"] = int(sink.last.split()[-1]) if sink.last.startswith("spans") else 0
+            results["grove-2-workers"] = two_workers(systems["grove"], nginx.url, otel, args.rounds, args.duration)
     finally:
+        for system in systems.values():
+            system.stop()
         nginx.stop()
         sink.stop()
-    if "grove" in results and "litellm-proxy" in results:
-        results["ratios_vs_litellm_proxy"] = {
-            s: round(results["grove"][s]["rps_c64"] / max(results["litellm-proxy"][s]["rps_c64"], 1), 1)
-            for s in ("openai", "anthropic", "gemini") if s in results["litellm-proxy"]
-        }
     (WORK / "results.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
     print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     return 0
