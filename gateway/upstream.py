@@ -14,7 +14,8 @@ Promises:
   returns its connection to the pool. A connection is never shared by two requests.
 - Non-stream: ``Timeouts.total_s`` bounds the whole exchange. Stream: it bounds the silence
   between two reads (a long stream is fine, a stalled one is not). Connecting: ``connect_s``.
-- A stream's body reaches ``events()`` as it arrives; reading pauses when the caller falls behind.
+- A stream's body reaches ``events()`` as it arrives; reading pauses when the caller falls behind
+  (256 KiB unread). A non-stream answer is read whole, whatever its size.
 - Errors become the gateway's upstream errors here, naming the provider, never a URL or a header.
 - No ``Accept-Encoding`` is sent; a body the upstream compresses anyway (gzip, deflate) is
   inflated.
@@ -157,7 +158,8 @@ class _Connection(asyncio.Protocol):
         if body:
             self.chunks.append(body)
             self.buffered += len(body)
-            if self.buffered > _PAUSE_AT and not self.paused and self.transport is not None:
+            # Only a stream's reader can fall behind: a whole answer is waited for, not read along.
+            if self.idle_limit and self.buffered > _PAUSE_AT and not self.paused and self.transport is not None:
                 self.paused = True
                 self.transport.pause_reading()
             self._wake()

@@ -299,6 +299,16 @@ def test_stream_timeout_bounds_silence_not_length() -> None:
     _with_pool(test)
 
 
+def test_a_large_answer_is_read_whole() -> None:
+    body = b"x" * 3_000_000  # well past the point where a stream's reading would pause
+
+    async def test(pool: UpstreamPool) -> None:
+        async with RawServer([_ok(body)]) as server:
+            assert await _post(pool, server.url) == (200, body)
+
+    _with_pool(test)
+
+
 def test_a_large_stream_read_slowly_arrives_whole() -> None:
     """Past 256 KiB unread the client stops reading from the socket, and resumes as it is read."""
     line = b"data: " + b"x" * 1000 + b"\n\n"
