@@ -28,7 +28,7 @@ import ssl
 import time
 import zlib
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from urllib.parse import urlsplit
@@ -121,12 +121,6 @@ class _Connection(asyncio.Protocol):
             self._fail(UpstreamBadResponse(f"upstream {self.label} broke off its response"))
         else:
             self._fail(UpstreamUnavailable(f"could not reach upstream {self.label} (connection closed)"))
-
-    def pause_writing(self) -> None:  # the request is written in one go; nothing to throttle
-        pass
-
-    def resume_writing(self) -> None:
-        pass
 
     # --- httptools callbacks ---------------------------------------------------------------------
 
@@ -366,7 +360,9 @@ class _Exchange:
 
 
 class UpstreamPool:
-    def __init__(self) -> None:
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        """``clock`` (seconds) ages idle connections; tests step it."""
+        self._clock = clock
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._targets: dict[str, _Target] = {}
         self._tls: ssl.SSLContext | None = None
@@ -407,7 +403,7 @@ class UpstreamPool:
     async def acquire(self, target: _Target, connect_s: float, label: str) -> _Connection:
         idle = self._idle.get(target.origin)
         if idle:
-            stale = time.monotonic() - _IDLE_S
+            stale = self._clock() - _IDLE_S
             while idle:
                 conn = idle.pop()
                 if conn.open and conn.idle_since > stale:
@@ -428,7 +424,7 @@ class UpstreamPool:
 
     def release(self, target: _Target | None, conn: _Connection) -> None:
         assert target is not None
-        now = conn.idle_since = time.monotonic()
+        now = conn.idle_since = self._clock()
         idle = self._idle.setdefault(target.origin, [])
         idle.append(conn)
         oldest = idle[0]

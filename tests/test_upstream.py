@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import socket
 import ssl
 import subprocess
 from pathlib import Path
@@ -112,6 +113,7 @@ class RawServer:
         self.connections = 0
         self.requests: list[bytes] = []
         self.hold = hold
+        self._serving: list[tuple[asyncio.Task[None], asyncio.StreamWriter]] = []
 
     async def __aenter__(self) -> RawServer:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=self.tls)
@@ -121,9 +123,14 @@ class RawServer:
 
     async def __aexit__(self, *exc: object) -> None:
         self.server.close()
+        for task, writer in self._serving:  # connections still open end now, and their handlers with them
+            writer.close()
+            task.cancel()
+        await asyncio.gather(*(task for task, _ in self._serving), return_exceptions=True)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
+        self._serving.append((asyncio.current_task(), writer))  # type: ignore[arg-type]
         try:
             while self.answers:
                 head = await reader.readuntil(b"\r\n\r\n")
@@ -309,21 +316,24 @@ def test_a_large_answer_is_read_whole() -> None:
     _with_pool(test)
 
 
-def test_a_large_stream_read_slowly_arrives_whole() -> None:
+def test_a_large_stream_read_slowly_pauses_reading_and_arrives_whole() -> None:
     """Past 256 KiB unread the client stops reading from the socket, and resumes as it is read."""
     line = b"data: " + b"x" * 1000 + b"\n\n"
-    body = line * 600  # ~600 KB
+    body = line * 1000  # ~1 MB
 
     async def test(pool: UpstreamPool) -> None:
         async with RawServer([_ok(body)]) as server:
             async with pool.send(UpstreamRequest(server.url, {}, b"{}"), Timeouts(), "raw", stream=True) as resp:
-                count = 0
-                async for _, data in resp.events():
-                    count += 1
-                    assert data == b"x" * 1000
-                    if count == 1:
-                        await asyncio.sleep(0)  # let the socket fill the buffer past the pause mark
-            assert count == 600
+                events = resp.events()
+                assert await events.__anext__() == (None, b"x" * 1000)
+                conn = resp._conn  # noqa: SLF001 - the connection whose reading must pause while we do not read
+                for _ in range(100_000):  # the loop runs the socket's reads meanwhile
+                    if conn.paused:
+                        break
+                    await asyncio.sleep(0)
+                assert conn.paused and conn.buffered > 256 * 1024
+                rest = [data async for _, data in events]
+                assert rest == [b"x" * 1000] * 999 and not conn.paused
 
     _with_pool(test)
 
@@ -335,7 +345,7 @@ def test_idle_connections_the_server_closed_are_dropped_not_reused() -> None:
         async with RawServer([_ok(b"a"), _ok(b"b")], hold=release) as server:
             # Two at once: two connections, both kept idle afterwards.
             assert await asyncio.gather(_post(pool, server.url), _post(pool, server.url)) == [(200, b"a"), (200, b"b")]
-            idle = pool._idle[("http", "127.0.0.1", int(server.url.split(":")[2].split("/")[0]))]
+            idle = pool._idle[pool.target(server.url).origin]  # noqa: SLF001
             assert len(idle) == 2 and server.connections == 2
             release.set()  # the server closes both (an idle timeout of its own)
             for _ in range(1000):  # until the client has seen both closes
@@ -347,6 +357,53 @@ def test_idle_connections_the_server_closed_are_dropped_not_reused() -> None:
             assert await _post(pool, server.url) == (200, b"c")  # on a new connection
             assert server.connections == 3
             assert len(idle) == 1 and idle[0].open  # the closed ones were dropped on the way
+
+    _with_pool(test)
+
+
+def test_connections_idle_too_long_are_closed_even_below_a_fresh_one() -> None:
+    now = [0.0]
+
+    async def run() -> None:
+        pool = UpstreamPool(clock=lambda: now[0])
+        await pool.start()
+        try:
+            async with RawServer([_ok(b"a"), _ok(b"b"), _ok(b"c"), _ok(b"d")]) as server:
+                await asyncio.gather(_post(pool, server.url), _post(pool, server.url))
+                idle = pool._idle[pool.target(server.url).origin]  # noqa: SLF001
+                older, newer = idle
+                now[0] = 20.0
+                assert await _post(pool, server.url) == (200, b"c")  # the newest is reused...
+                assert idle == [older, newer] and older.open
+                now[0] = 40.0
+                assert await _post(pool, server.url) == (200, b"d")
+                assert idle == [newer] and not older.open  # ...and the other, idle 40 s, is closed
+                assert server.connections == 2
+        finally:
+            await pool.close()
+
+    asyncio.run(run())
+
+
+def test_a_url_that_is_not_http_is_refused_and_a_connect_that_hangs_times_out() -> None:
+    async def test(pool: UpstreamPool) -> None:
+        with pytest.raises(UpstreamBadResponse, match="must be http:// or https://"):
+            await _post(pool, "ftp://127.0.0.1/x")
+        # A listener that never accepts, its backlog full: the kernel drops further handshakes.
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(0)
+            port = listener.getsockname()[1]
+            fillers = [socket.socket() for _ in range(4)]
+            try:
+                for filler in fillers:
+                    filler.setblocking(False)
+                    filler.connect_ex(("127.0.0.1", port))
+                with pytest.raises(UpstreamTimeout, match="timed out connecting"):
+                    await _post(pool, f"http://127.0.0.1:{port}/x", timeouts=Timeouts(connect_s=0.2))
+            finally:
+                for filler in fillers:
+                    filler.close()
 
     _with_pool(test)
 
