@@ -303,6 +303,26 @@ def test_stream_timeout_bounds_silence_not_length() -> None:
                 assert seen == [(None, b"1")]  # what came before the silence was delivered
         release.set()
 
+        async def paced(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            """An upstream streaming for ~0.8 s, an event every 0.1 s: longer than the timeout."""
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(head)
+            for _ in range(8):
+                writer.write(b"9\r\ndata: 2\n\n\r\n")
+                await writer.drain()
+                await asyncio.sleep(0.1)  # the upstream's pace, which is what is under test
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(paced, "127.0.0.1", 0)
+        try:
+            url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/x"
+            async with pool.send(UpstreamRequest(url, {}, b""), Timeouts(total_s=0.5), "raw", stream=True) as resp:
+                assert [event async for event in resp.events()] == [(None, b"2")] * 8
+        finally:
+            server.close()
+
     _with_pool(test)
 
 
