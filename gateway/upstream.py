@@ -187,11 +187,7 @@ class _Connection(asyncio.Protocol):
 
     async def wait(self, until_complete: bool) -> None:
         while self.error is None and not (self.complete if until_complete else self.headers_done):
-            self.waiter = self.loop.create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
+            await self._woken()
         if self.error is not None:
             raise self.error
 
@@ -200,11 +196,19 @@ class _Connection(asyncio.Protocol):
         while not self.chunks and not self.complete:
             if self.error is not None:
                 raise self.error
-            self.waiter = self.loop.create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
+            await self._woken()
+
+    async def _woken(self) -> None:
+        """Until the next callback that could change what a waiter waits for (``_wake``)."""
+        self.waiter = self.loop.create_future()
+        try:
+            await self.waiter
+        finally:
+            self.waiter = None
+
+    def reusable_after(self, oldest: float) -> bool:
+        """Still open, and idle since ``oldest`` or later (pool clock)."""
+        return self.open and self.idle_since >= oldest
 
     def take(self) -> bytes:
         """The body received so far (all of it once ``complete``)."""
@@ -267,11 +271,10 @@ class _Connection(asyncio.Protocol):
 
 
 class UpstreamResponse:
-    __slots__ = ("_conn", "status", "_headers", "_label")
+    __slots__ = ("_conn", "status", "_headers")
 
-    def __init__(self, conn: _Connection, label: str) -> None:
+    def __init__(self, conn: _Connection) -> None:
         self._conn = conn
-        self._label = label
         self.status = conn.status
         self._headers: Headers | None = None
 
@@ -348,7 +351,7 @@ class _Exchange:
             self._conn = None
             conn.close()
             raise
-        return UpstreamResponse(conn, label)
+        return UpstreamResponse(conn)
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
@@ -403,10 +406,10 @@ class UpstreamPool:
     async def acquire(self, target: _Target, connect_s: float, label: str) -> _Connection:
         idle = self._idle.get(target.origin)
         if idle:
-            stale = self._clock() - _IDLE_S
+            oldest = self._clock() - _IDLE_S
             while idle:
                 conn = idle.pop()
-                if conn.open and conn.idle_since > stale:
+                if conn.reusable_after(oldest):
                     return conn
                 conn.close()
         scheme, host, port = target.origin
@@ -427,15 +430,13 @@ class UpstreamPool:
         now = conn.idle_since = self._clock()
         idle = self._idle.setdefault(target.origin, [])
         idle.append(conn)
-        oldest = idle[0]
-        if not oldest.open or oldest.idle_since < now - _IDLE_S:
+        oldest = now - _IDLE_S
+        if not idle[0].reusable_after(oldest):
             # Reuse takes the newest, so the oldest are the ones left to go stale or be closed by
             # the server (after a burst, say): drop them all now rather than keep them forever.
-            fresh = [c for c in idle if c.open and c.idle_since >= now - _IDLE_S]
-            for stale in idle:
-                if stale not in fresh:
-                    stale.close()
-            idle[:] = fresh
+            for stale in [c for c in idle if not c.reusable_after(oldest)]:
+                stale.close()
+            idle[:] = [c for c in idle if c.open]
 
     def _tls_context(self) -> ssl.SSLContext:
         if self._tls is None:
