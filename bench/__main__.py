@@ -72,6 +72,7 @@ def measure(system: System, duration: float, direct: dict[str, WrkResult], direc
             continue
         script = wrk_script(WORK, f"{system.name}-{scenario}", _body(model), system.api_key)
         wrk(url, script, connections=16, seconds=2, cpu=LOAD_CPU)  # warm-up
+        system.settle()
         single = wrk(url, script, connections=1, seconds=duration, cpu=LOAD_CPU)
         out[scenario] = {
             "errors": single.errors,
@@ -96,6 +97,7 @@ def throughput_rounds(systems: dict[str, System], scenarios: list[str], rounds: 
                 script = wrk_script(WORK, f"{system.name}-{scenario}", _body(model), system.api_key)
                 result = wrk(f"{system.url}/v1/chat/completions", script, connections=64, seconds=duration,
                              cpu=LOAD_CPU)
+                system.settle()  # its requests still in flight must not run into the next one's time
                 out[name].setdefault(scenario, []).append(result)
     return out
 
@@ -116,8 +118,10 @@ def two_workers(one: System, upstream: str, otel: dict[str, str], rounds: int, d
         for _ in range(rounds):
             singles.append(wrk(f"{one.url}/v1/chat/completions", script, connections=64, seconds=duration,
                                cpu=LOAD_CPU))
+            one.settle()
             doubles.append(wrk(f"{two.url}/v1/chat/completions", script, connections=64, seconds=duration,
                                cpu="0,1", threads=2))
+            two.settle()
         return {"rps_c64": round(statistics.median(r.rps for r in doubles)),
                 "rps_c64_rounds": [round(r.rps) for r in doubles],
                 "one_worker_rounds": [round(r.rps) for r in singles],

@@ -42,6 +42,8 @@ def _requests(out: str) -> int:
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.instructions")
     parser.add_argument("--seconds", type=float, default=10, help="seconds of load per scenario (default 10)")
+    parser.add_argument("--scenarios", nargs="+", choices=list(MODELS), default=list(MODELS),
+                        help="which paths to count (default: all three)")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     out_dir = WORK / "callgrind"
@@ -74,7 +76,8 @@ def main() -> int:
             if time.monotonic() > deadline or gateway.poll() is not None:
                 raise RuntimeError("the gateway did not become ready under valgrind")
             time.sleep(0.5)
-        for scenario, model in MODELS.items():
+        for scenario in args.scenarios:
+            model = MODELS[scenario]
             script = wrk_script(WORK, f"instr-{scenario}", _body(model), CLIENT_KEY)
             load = ["wrk", "-t1", "-c4", "-s", str(script), f"{url}/v1/chat/completions"]
             subprocess.run([*load, "-d3s"], check=True, capture_output=True)  # warm-up, not counted

@@ -34,18 +34,50 @@ class System:
     models: dict[str, str]  # scenario -> model name to send
     ready_s: float = 0.0  # spawn to ready for every model (the gateway: GET /readyz); else = startup_s
 
-    def rss_mb(self) -> float:
-        """Resident memory of the process tree (the server and any workers)."""
-        total = 0
+    def _pids(self) -> list[int]:
+        """The server and its workers."""
         pids = [self.proc.pid]
         children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
         if children.exists():
             pids += [int(p) for p in children.read_text().split()]
-        for pid in pids:
+        return pids
+
+    def rss_mb(self) -> float:
+        """Resident memory of the process tree (the server and any workers)."""
+        total = 0
+        for pid in self._pids():
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1])
         return total / 1024
+
+    def cpu_ticks(self) -> int:
+        """CPU time used so far by the server and its workers, in clock ticks (user + system)."""
+        total = 0
+        for pid in self._pids():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except FileNotFoundError:  # a worker that has just gone
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            total += int(fields[11]) + int(fields[12])
+        return total
+
+    def settle(self, timeout_s: float = 10.0) -> None:
+        """Wait until the system is idle again after a load run.
+
+        wrk stops at its deadline with up to 64 requests in flight; the system still serves them
+        (LiteLLM Proxy for ~0.5 s of CPU) while the next system is measured on the same core. This
+        waits for a quiet 100 ms (at most one clock tick of CPU), or ``timeout_s``."""
+        # Polling is the measurement here, as in _wait_healthy: idleness sends no event.
+        deadline = time.monotonic() + timeout_s
+        before = self.cpu_ticks()
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+            now = self.cpu_ticks()
+            if now - before <= 1:
+                return
+            before = now
 
     def stop(self) -> None:
         stop(self.proc)
