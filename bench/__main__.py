@@ -102,31 +102,40 @@ def throughput_rounds(systems: dict[str, System], scenarios: list[str], rounds: 
     return out
 
 
-def per_round_ratio(ours: list[WrkResult], theirs: list[WrkResult]) -> float:
-    """The median over rounds of one round's ratio."""
+def median_ratio(ours: list[WrkResult], theirs: list[WrkResult]) -> float:
+    """The median of the ratios of runs measured side by side (round by round, or pair by pair)."""
     return round(statistics.median(a.rps / max(b.rps, 1.0) for a, b in zip(ours, theirs)), 2)
+
+
+PAIRS_PER_ROUND = 4
 
 
 def two_workers(one: System, upstream: str, otel: dict[str, str], rounds: int, duration: float) -> dict[str, Any]:
     """``--workers 2`` on both cores against the one-worker gateway, measured in alternation (the
-    load generator then shares the cores with the workers: on two cores there is nowhere else)."""
+    load generator then shares the cores with the workers: on two cores there is nowhere else).
+
+    Each round is ``PAIRS_PER_ROUND`` pairs of short runs (one worker, then two), so that the two
+    halves of a pair are measured seconds apart; the scaling is the median of the pairs' ratios."""
     two = start_gateway(_port(), gateway_config(WORK / "grove", upstream), "0,1", workers=2, env=otel)
     try:
         script = wrk_script(WORK, "grove-2w", _body("bench"), two.api_key)
         wrk(f"{two.url}/v1/chat/completions", script, connections=16, seconds=2, cpu=LOAD_CPU)  # warm-up
+        two.settle()
+        seconds = max(1.0, duration / PAIRS_PER_ROUND)
         singles, doubles = [], []
-        for _ in range(rounds):
-            singles.append(wrk(f"{one.url}/v1/chat/completions", script, connections=64, seconds=duration,
+        for _ in range(rounds * PAIRS_PER_ROUND):
+            singles.append(wrk(f"{one.url}/v1/chat/completions", script, connections=64, seconds=seconds,
                                cpu=LOAD_CPU))
             one.settle()
-            doubles.append(wrk(f"{two.url}/v1/chat/completions", script, connections=64, seconds=duration,
+            doubles.append(wrk(f"{two.url}/v1/chat/completions", script, connections=64, seconds=seconds,
                                cpu="0,1", threads=2))
             two.settle()
         return {"rps_c64": round(statistics.median(r.rps for r in doubles)),
-                "rps_c64_rounds": [round(r.rps) for r in doubles],
-                "one_worker_rounds": [round(r.rps) for r in singles],
+                "one_worker_rps_c64": round(statistics.median(r.rps for r in singles)),
+                "pair_s": seconds,
+                "pair_ratios": [round(a.rps / max(b.rps, 1.0), 2) for a, b in zip(doubles, singles)],
                 "errors": sum(r.errors for r in doubles),
-                "scaling_vs_1": per_round_ratio(doubles, singles)}
+                "scaling_vs_1": median_ratio(doubles, singles)}
     finally:
         two.stop()
 
@@ -196,7 +205,7 @@ def main() -> int:
                 results[name][scenario]["errors"] += sum(r.errors for r in runs)
         if "grove" in systems and "litellm-proxy" in systems:
             results["ratios_vs_litellm_proxy"] = {  # the median of each round's ratio
-                scenario: per_round_ratio(rounds["grove"][scenario], rounds["litellm-proxy"][scenario])
+                scenario: median_ratio(rounds["grove"][scenario], rounds["litellm-proxy"][scenario])
                 for scenario in ("openai", "anthropic", "gemini") if scenario in rounds["litellm-proxy"]
             }
         if "grove" in systems:
