@@ -23,7 +23,7 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.breaker import Breakers
@@ -42,7 +42,7 @@ from gateway.routing import Health
 from gateway.stats import Stats
 from gateway.streaming import DONE, error_event, frame
 from gateway.telemetry.observer import UNWATCHED, AttemptWatch, Observer
-from gateway.upstream import UpstreamPool
+from gateway.upstream import Timeouts, UpstreamPool
 
 log = logging.getLogger("grove.pipeline")
 T = TypeVar("T")
@@ -281,7 +281,9 @@ async def send_once(pool: UpstreamPool, deployment: Deployment, translator: Tran
                     budget_s: float) -> Completion:
     """One non-stream request to ``deployment`` within ``budget_s`` (and its own timeouts);
     raises the translator's ``UpstreamError`` for an error answer."""
-    timeouts = replace(deployment.timeouts, total_s=min(deployment.timeouts.total_s, budget_s))
+    timeouts = deployment.timeouts
+    if budget_s < timeouts.total_s:
+        timeouts = Timeouts(timeouts.connect_s, budget_s)
     async with pool.send(translator.request(), timeouts, deployment.provider_id) as resp:
         body = await resp.read()
         if resp.status >= 400:

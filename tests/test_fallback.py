@@ -137,3 +137,15 @@ def test_decisions_are_listed_newest_first(chain_gateway: BackgroundServer) -> N
                        headers={"authorization": f"Bearer {ADMIN}"}).json()["data"]
     assert [d["id"] for d in listed[:2]] == ids[::-1]
     assert listed[0]["config_version"] and listed[0]["attempts"][0]["outcome"] == "ok"
+
+
+def test_the_request_deadline_cuts_an_attempt_shorter_than_its_upstream_timeout(
+        start_gateway: GatewayFactory, demo_config: Path, fakes: Fakes) -> None:
+    # The upstream answers after 3 s, well inside its own 60 s timeout; the request's deadline of
+    # 0.4 s must cut the attempt (without the cut, the client would get that answer after 3 s).
+    gateway = start_gateway(demo_config, admin_key=ADMIN, request_deadline_s=0.4, retries=0)
+    fakes.openai.state.set(latency_ms=3000)
+    with pytest.raises(openai.APIStatusError) as caught:
+        _client(gateway).chat.completions.create(model="gpt-4.1-mini", messages=HI)
+    assert caught.value.status_code == 504
+    assert caught.value.body["code"] == "upstream_timeout"  # type: ignore[index]
