@@ -142,6 +142,8 @@ def _route_explain(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from gateway.httpserver import HttpProtocol
+
     # Workers are separate processes that build their app from the environment.
     if args.host:
         os.environ["GROVE_HOST"] = args.host
@@ -159,7 +161,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=args.workers,
         loop="uvloop",
-        http="httptools",
+        http=HttpProtocol,
         access_log=False,
         log_level=settings.log_level,
     )

@@ -80,6 +80,7 @@ def run_demo(host: str, port: int) -> int:
     from gateway.app import create_app
     from gateway.catalog import load_catalog
     from gateway.fakes.run import start_fakes
+    from gateway.httpserver import HttpProtocol
     from gateway.settings import Settings
 
     with start_fakes() as fakes, tempfile.TemporaryDirectory(prefix="grove-demo-") as tmp:
@@ -89,6 +90,6 @@ def run_demo(host: str, port: int) -> int:
         settings = Settings(host=host, port=port, config_dir=Path(tmp), admin_key=admin)
         app = create_app(settings, env={}, catalog=catalog)
         print(HOWTO.format(base=f"http://{host}:{port}", admin=admin), flush=True)
-        uvicorn.run(app, host=host, port=port, loop="uvloop", http="httptools", access_log=False,
+        uvicorn.run(app, host=host, port=port, loop="uvloop", http=HttpProtocol, access_log=False,
                     log_level="info")
     return 0

@@ -13,9 +13,11 @@ from typing import Any
 
 import uvicorn
 
+from gateway.httpserver import HttpProtocol
+
 
 class BackgroundServer:
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, http: type = HttpProtocol) -> None:
         self.app = app
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose
         # listening socket says so; without it each keep-alive reply waits ~40 ms (Nagle).
@@ -24,7 +26,8 @@ class BackgroundServer:
         self.sock.bind((host, port))
         self.sock.listen(2048)
         self.host, self.port = self.sock.getsockname()[:2]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")
+        # The gateway's own HTTP protocol by default, for the fakes too: tests see what production serves.
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http=http)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"server:{self.port}", daemon=True)
 

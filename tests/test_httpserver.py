@@ -1,0 +1,121 @@
+"""The gateway's HTTP protocol (gateway/httpserver.py) on a real loopback server: a response
+leaves in one write, a stream's chunk is not held back for the next one, and a response the
+server closes the connection after arrives whole."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway.fakes.background import BackgroundServer
+from gateway.httpserver import HttpProtocol
+
+WRITES: list[bytes] = []  # what reached the real transports of the server below
+
+
+class _Recording:
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+
+    def write(self, data: bytes) -> None:
+        WRITES.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+class RecordingProtocol(HttpProtocol):
+    """The gateway's protocol over a transport that records each write it is given."""
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(_Recording(transport))  # type: ignore[arg-type]
+
+
+class App:
+    def __init__(self) -> None:
+        self.release: asyncio.Event | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await receive()
+            self.loop, self.release = asyncio.get_running_loop(), asyncio.Event()
+            await send({"type": "lifespan.startup.complete"})
+            await receive()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        path = scope["path"]
+        if path == "/stream":
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            await send({"type": "http.response.body", "body": b"first chunk", "more_body": True})
+            assert self.release is not None
+            await self.release.wait()  # the test lets the stream go on once the first chunk arrived
+            await send({"type": "http.response.body", "body": b"second chunk", "more_body": False})
+            return
+        headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
+        if path == "/close":
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+
+@pytest.fixture
+def server() -> Iterator[tuple[BackgroundServer, App]]:
+    app = App()
+    WRITES.clear()
+    with BackgroundServer(app, http=RecordingProtocol) as running:
+        yield running, app
+
+
+def _connect(server: BackgroundServer) -> socket.socket:
+    sock = socket.create_connection((server.host, server.port))
+    sock.settimeout(10)  # a bound on a failure, not a wait: every read below has its bytes coming
+    return sock
+
+
+def _read_until(sock: socket.socket, marker: bytes, got: bytes = b"") -> bytes:
+    while marker not in got:
+        data = sock.recv(65536)
+        if not data:
+            break
+        got += data
+    return got
+
+
+def test_a_response_leaves_in_one_write_and_keep_alive_goes_on(server: tuple[BackgroundServer, App]) -> None:
+    running, _ = server
+    with _connect(running) as sock:
+        for _ in range(2):
+            sock.sendall(b"GET /small HTTP/1.1\r\nhost: test\r\n\r\n")
+            reply = _read_until(sock, b"\r\n\r\nhello")
+            assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\n\r\nhello")
+    assert len(WRITES) == 2  # uvicorn's own protocol writes four times: headers, then body, twice
+    assert all(w.startswith(b"HTTP/1.1 200 OK\r\n") and w.endswith(b"hello") for w in WRITES)
+
+
+def test_a_stream_chunk_goes_out_before_the_next_is_written(server: tuple[BackgroundServer, App]) -> None:
+    running, app = server
+    with _connect(running) as sock:
+        sock.sendall(b"GET /stream HTTP/1.1\r\nhost: test\r\n\r\n")
+        got = _read_until(sock, b"first chunk")  # the app is still waiting: nothing else could carry it
+        assert b"first chunk" in got and b"second chunk" not in got
+        assert app.loop is not None and app.release is not None
+        app.loop.call_soon_threadsafe(app.release.set)
+        got = _read_until(sock, b"0\r\n\r\n", got)
+    assert b"second chunk" in got and got.endswith(b"0\r\n\r\n")
+
+
+def test_a_response_before_the_server_closes_arrives_whole(server: tuple[BackgroundServer, App]) -> None:
+    running, _ = server
+    with _connect(running) as sock:
+        sock.sendall(b"GET /close HTTP/1.1\r\nhost: test\r\n\r\n")
+        got = b""
+        while data := sock.recv(65536):  # to the end of the connection: the server closed it
+            got += data
+    assert got.startswith(b"HTTP/1.1 200 OK\r\n") and got.endswith(b"\r\n\r\nhello")
+    assert b"connection: close\r\n" in got
