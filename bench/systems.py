@@ -134,14 +134,19 @@ def gateway_config(directory: Path, upstream: str, *, litellm_models: bool = Tru
     return directory
 
 
-def start_gateway(port: int, config: Path, cpus: str, *, workers: int = 1, env: dict[str, str] | None = None) -> System:
+def start_gateway(port: int, config: Path, cpus: str, *, workers: int = 1, env: dict[str, str] | None = None,
+                  source: Path | None = None) -> System:
+    """The gateway of this checkout, or of the source tree ``source`` (another version of it, for
+    ``bench.compete``: its ``gateway`` package comes first on the path)."""
     full_env = {**os.environ, "BENCH_PROVIDER_KEY": "sk-bench-provider", "GROVE_LOG_LEVEL": "warning",
                 **(env or {})}
+    if source is not None:
+        full_env["PYTHONPATH"] = str(source)
     started = time.perf_counter()
     proc = subprocess.Popen(
-        ["taskset", "-c", cpus, str(Path(sys.executable).parent / "grove-gateway"), "serve", "--port", str(port),
+        ["taskset", "-c", cpus, sys.executable, "-m", "gateway.cli", "serve", "--port", str(port),
          "--config", str(config), "--workers", str(workers)],
-        env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=source or ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     startup = _wait_healthy(f"{url}/healthz", proc, started)
