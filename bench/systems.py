@@ -67,7 +67,7 @@ class System:
         """Wait until the system is idle again after a load run.
 
         wrk stops at its deadline with up to 64 requests in flight; the system still serves them
-        (LiteLLM Proxy for ~0.5 s of CPU) while the next system is measured on the same core. This
+        (LiteLLM Proxy for ~0.65 s of CPU) while the next system is measured on the same core. This
         waits for a quiet 100 ms (at most one clock tick of CPU), or ``timeout_s``."""
         # Polling is the measurement here, as in _wait_healthy: idleness sends no event.
         deadline = time.monotonic() + timeout_s

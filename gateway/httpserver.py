@@ -35,6 +35,8 @@ class _GatheringTransport:
     def write(self, data: bytes) -> None:
         if not data:
             return
+        if type(data) is not bytes:  # a bytearray the app may reuse: the real transport copies at once too
+            data = bytes(data)
         if not self._pending:
             self._loop.call_soon(self.flush)
         self._pending.append(data)
