@@ -50,6 +50,12 @@ class App:
             await send({"type": "lifespan.shutdown.complete"})
             return
         path = scope["path"]
+        if path == "/burst":  # chunks written in one turn, as from one upstream read of many events
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+            for part in (b"one", b"two", b"three"):
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
         if path == "/stream":
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
             await send({"type": "http.response.body", "body": b"first chunk", "more_body": True})
@@ -141,3 +147,14 @@ def test_a_body_given_as_a_bytearray_is_sent_as_it_was_when_written() -> None:
         sock.sendall(b"GET / HTTP/1.1\r\nhost: test\r\n\r\n")
         got = _read_until(sock, b"-last")
     assert got.endswith(b"\r\n\r\nfirst-last")
+
+
+def test_a_burst_of_chunks_does_not_hold_the_first_until_the_last(server: tuple[BackgroundServer, App]) -> None:
+    running, _ = server
+    with _connect(running) as sock:
+        sock.sendall(b"GET /burst HTTP/1.1\r\nhost: test\r\n\r\n")
+        got = _read_until(sock, b"0\r\n\r\n")
+    assert got.endswith(b"3\r\none\r\n3\r\ntwo\r\n5\r\nthree\r\n0\r\n\r\n")
+    # The head goes out with the first chunks, before the last is even written.
+    assert WRITES[0].startswith(b"HTTP/1.1 200 OK\r\n") and b"one" in WRITES[0] and b"three" not in WRITES[0]
+    assert b"".join(WRITES) == got
