@@ -19,12 +19,14 @@ ADMIN = "admin-secret-for-tests"
 
 @pytest.fixture
 def chain_gateway(start_gateway: GatewayFactory, demo_config: Path, fakes: Fakes) -> BackgroundServer:
-    # A short upstream timeout and time-to-first-token deadline so the slow cases fall back quickly.
+    # A short upstream timeout and time-to-first-token deadline so the slow cases fall back quickly;
+    # the first-token deadline shorter, so that a stream silent after its headers is told apart
+    # (ttft_timeout) from an upstream silent for its whole timeout, not left to a race of timers.
     text = (demo_config / "demo.yaml").read_text().replace(
         'base_url: "' + fakes.openai.url + '/v1"}', 'base_url: "' + fakes.openai.url + '/v1", timeout_s: 0.5}'
     )
     (demo_config / "demo.yaml").write_text(text)
-    return start_gateway(demo_config, admin_key=ADMIN, ttft_s=0.5, retries=0)
+    return start_gateway(demo_config, admin_key=ADMIN, ttft_s=0.25, retries=0)
 
 
 def _decision(gateway: BackgroundServer, decision_id: str) -> dict:
