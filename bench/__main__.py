@@ -18,14 +18,13 @@ import os
 import platform
 import socket
 import statistics
-import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from bench.load import TtfbResult, WrkResult, ttfb, wrk, wrk_script
-from bench.systems import Process, System, gateway_config, start_gateway, start_litellm, start_passthrough
+from bench.systems import System, gateway_config, start_gateway, start_litellm, start_passthrough, start_sink
 from bench.upstreams import MESSAGES, Nginx
 
 WORK = Path(__file__).resolve().parent / ".work"
@@ -150,11 +149,7 @@ def main() -> int:
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     WORK.mkdir(exist_ok=True)
     nginx = Nginx(WORK, _port(), int(LOAD_CPU))
-    sink_port = _port()  # the local OTLP collector the gateway exports every span to
-    sink = Process(["taskset", "-c", LOAD_CPU, sys.executable, "-m", "bench.otlp_sink", str(sink_port)],
-                   dict(os.environ), "sink ready", "stdout")
-    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-            "OTEL_TRACES_SAMPLER": "always_on"}
+    sink, otel = start_sink(_port(), LOAD_CPU)  # the local OTLP collector the gateway exports every span to
     results: dict[str, Any] = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                                            "kernel": platform.release()}, "duration_s": args.duration,
                                "rounds": args.rounds}

@@ -15,17 +15,15 @@ the other wrk started first.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import subprocess
-import sys
 import threading
 
 import orjson
 
 from bench.__main__ import WORK, _body, _port
 from bench.load import WrkResult, wrk, wrk_script
-from bench.systems import ROOT, Process, gateway_config, start_gateway
+from bench.systems import ROOT, gateway_config, start_gateway, start_sink
 from bench.upstreams import Nginx
 
 
@@ -41,11 +39,7 @@ def main() -> int:
     subprocess.run(["git", "worktree", "add", "--detach", str(base), args.rev], cwd=ROOT, check=True,
                    capture_output=True)
     nginx = Nginx(WORK, _port(), 1)
-    sink_port = _port()
-    sink = Process(["taskset", "-c", "1", sys.executable, "-m", "bench.otlp_sink", str(sink_port)],
-                   dict(os.environ), "sink ready", "stdout")
-    otel = {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
-            "OTEL_TRACES_SAMPLER": "always_on"}
+    sink, otel = start_sink(_port(), "1")
     config = gateway_config(WORK / "grove", nginx.url)
     ours = start_gateway(_port(), config, "0", env=otel)
     theirs = start_gateway(_port(), config, "0", env=otel, source=base)

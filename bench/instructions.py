@@ -18,14 +18,13 @@ import re
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import orjson
 
 from bench.__main__ import WORK, _body, _port
 from bench.load import wrk_script
-from bench.systems import CLIENT_KEY, ROOT, Process, gateway_config, stop
+from bench.systems import CLIENT_KEY, ROOT, gateway_config, start_sink, stop
 from bench.upstreams import Nginx
 
 MODELS = {"openai": "bench", "anthropic": "claude-bench", "gemini": "gemini-bench"}
@@ -51,12 +50,9 @@ def main() -> int:
     for old in out_dir.glob("cg.*"):
         old.unlink()
     nginx = Nginx(WORK, _port(), 1)
-    sink_port = _port()
-    sink = Process([sys.executable, "-m", "bench.otlp_sink", str(sink_port)], dict(os.environ), "sink ready", "stdout")
+    sink, otel = start_sink(_port())
     port = _port()
-    env = {**os.environ, "BENCH_PROVIDER_KEY": "sk-bench-provider", "GROVE_LOG_LEVEL": "warning",
-           "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{sink_port}",
-           "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_TRACES_SAMPLER": "always_on"}
+    env = {**os.environ, "BENCH_PROVIDER_KEY": "sk-bench-provider", "GROVE_LOG_LEVEL": "warning", **otel}
     config = gateway_config(WORK / "grove", nginx.url)
     gateway = subprocess.Popen(
         ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_dir}/cg.%p",

@@ -238,3 +238,12 @@ class Process:
 
     def stop(self) -> None:
         stop(self.proc)
+
+
+def start_sink(port: int, cpu: str | None = None) -> tuple[Process, dict[str, str]]:
+    """The local OTLP receiver (``bench/otlp_sink.py``, counting spans) on ``port``, pinned to
+    ``cpu`` if given, and the environment that makes a gateway trace every request to it."""
+    argv = [sys.executable, "-m", "bench.otlp_sink", str(port)]
+    sink = Process(["taskset", "-c", cpu, *argv] if cpu is not None else argv, dict(os.environ), "sink ready", "stdout")
+    return sink, {"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                  "OTEL_TRACES_SAMPLER": "always_on"}
