@@ -10,6 +10,7 @@ system calls included (which ``bench.instructions`` does not count). Each run is
 the other wrk started first.
 
     python -m bench.compete HEAD~1 --runs 3 --seconds 8   # prints each run's ratio, then the median
+    python -m bench.compete HEAD~1 --model claude-bench-stream   # Anthropic streams instead
 """
 
 from __future__ import annotations
@@ -26,12 +27,16 @@ from bench.load import WrkResult, wrk, wrk_script
 from bench.systems import ROOT, gateway_config, start_gateway, start_sink
 from bench.upstreams import Nginx
 
+MODELS = ["bench", "claude-bench", "gemini-bench", "gpt-bench-stream", "claude-bench-stream"]
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.compete")
     parser.add_argument("rev", help="the git revision to compare this checkout with")
     parser.add_argument("--runs", type=int, default=3, help="pairs of runs, each order once (default 3)")
     parser.add_argument("--seconds", type=float, default=8, help="seconds per run (default 8)")
+    parser.add_argument("--model", default="bench", choices=MODELS,
+                        help="what the requests ask for (default bench: the OpenAI path; *-stream: streams)")
     args = parser.parse_args()
     WORK.mkdir(exist_ok=True)
     base = WORK / "compete-base"
@@ -45,7 +50,8 @@ def main() -> int:
     theirs = start_gateway(_port(), config, "0", env=otel, source=base)
     ratios: list[float] = []
     try:
-        script = wrk_script(WORK, "grove-openai", _body("bench"), ours.api_key)
+        script = wrk_script(WORK, f"compete-{args.model}", _body(args.model, args.model.endswith("-stream")),
+                            ours.api_key)
         for system in (ours, theirs):  # warm-up
             wrk(f"{system.url}/v1/chat/completions", script, connections=16, seconds=2)
         for run in range(2 * args.runs):
@@ -69,7 +75,7 @@ def main() -> int:
         nginx.stop()
         sink.stop()
         subprocess.run(["git", "worktree", "remove", "--force", str(base)], cwd=ROOT, capture_output=True)
-    print(orjson.dumps({"against": args.rev, "seconds": args.seconds, "ratios": ratios,
+    print(orjson.dumps({"against": args.rev, "model": args.model, "seconds": args.seconds, "ratios": ratios,
                         "median": statistics.median(ratios)}).decode())
     return 0
 

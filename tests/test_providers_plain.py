@@ -198,3 +198,83 @@ def test_gemini_replies_equal_litellms(bridge: lb.Bridge) -> None:
         fast_tr, slow_tr = fast.translator(req, "gemini-2.5-flash"), slow.translator(req, "gemini-2.5-flash")
         _same_completion(fast_tr.response(data), slow_tr.response(data))
         assert fast_tr.usage == slow_tr.usage
+
+
+def _ev(kind: str, **fields: Any) -> tuple[str, bytes]:
+    return kind, orjson.dumps({"type": kind, **fields})
+
+
+def _anthropic_streams() -> Iterator[tuple[list[tuple[str, bytes]], bool]]:
+    """Anthropic SSE streams, each with whether the gateway reads it without litellm."""
+    text_block = [_ev("content_block_start", index=0, content_block={"type": "text", "text": ""}),
+                  _ev("content_block_delta", index=0, delta={"type": "text_delta", "text": "The grove "}),
+                  _ev("content_block_delta", index=0, delta={"type": "text_delta", "text": "is quiet."}),
+                  _ev("content_block_stop", index=0)]
+    others: dict[str, list[tuple[str, bytes]]] = {
+        "thinking": [_ev("content_block_start", index=1, content_block={"type": "thinking", "thinking": ""}),
+                     _ev("content_block_delta", index=1, delta={"type": "thinking_delta", "thinking": "hm"}),
+                     _ev("content_block_delta", index=1, delta={"type": "signature_delta", "signature": "s"}),
+                     _ev("content_block_stop", index=1)],
+        "tool": [_ev("content_block_start", index=1,
+                     content_block={"type": "tool_use", "id": "toolu_1", "name": "f", "input": {}}),
+                 _ev("content_block_delta", index=1, delta={"type": "input_json_delta", "partial_json": '{"a": 1}'}),
+                 _ev("content_block_stop", index=1)],
+        "citation": [_ev("content_block_delta", index=0, delta={"type": "citations_delta", "citation": {"x": 1}})],
+        "second text": [_ev("content_block_start", index=1, content_block={"type": "text", "text": "Then "}),
+                        _ev("content_block_delta", index=1, delta={"type": "text_delta", "text": "more."}),
+                        _ev("content_block_stop", index=1)],
+        "unknown event": [_ev("future_event", index=0)],
+        "none": [],
+    }
+    start_usages: list[dict[str, Any] | None] = [
+        {"input_tokens": 6, "output_tokens": 1},
+        {"input_tokens": 6, "output_tokens": 1, "cache_creation_input_tokens": 4, "cache_read_input_tokens": 9,
+         "service_tier": "standard"},
+        {"input_tokens": 6, "cache_creation_input_tokens": None, "cache_read_input_tokens": 0},
+        None,
+    ]
+    delta_usages: list[dict[str, Any] | None] = [
+        {"output_tokens": 19},
+        {"input_tokens": 7, "output_tokens": 19, "cache_read_input_tokens": 2},
+        {"output_tokens": 3, "iterations": [{"input_tokens": 1, "output_tokens": 1}]},
+        None,
+    ]
+    for stop in ["end_turn", "max_tokens", "stop_sequence", "refusal", "tool_use", None]:
+        for other, blocks in others.items():
+            for start_usage in start_usages:
+                for delta_usage in delta_usages:
+                    message: dict[str, Any] = {"id": "msg_1", "type": "message", "role": "assistant",
+                                               "model": "claude-x", "content": [], "stop_reason": None}
+                    if start_usage is not None:
+                        message["usage"] = start_usage
+                    delta: dict[str, Any] = {"type": "message_delta",
+                                             "delta": {"stop_reason": stop, "stop_sequence": None}}
+                    if delta_usage is not None:
+                        delta["usage"] = delta_usage
+                    events = [_ev("message_start", message=message), *text_block, ("ping", b'{"type": "ping"}'),
+                              *blocks, ("message_delta", orjson.dumps(delta)), _ev("message_stop")]
+                    plain = stop in ("end_turn", "max_tokens", "stop_sequence") and other in ("second text", "none") \
+                        and (delta_usage is None or "iterations" not in delta_usage)
+                    yield events, plain
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_anthropic_streams_equal_litellms(bridge: lb.Bridge, include_usage: bool) -> None:
+    """Event by event, the same chunks and usage; a stream that leaves the plain shape midway goes
+    on through litellm from there, as if litellm had read it from the start."""
+    fast = AnthropicProvider("http://up", "k", bridge=bridge)
+    slow = AnthropicProvider("http://up", "k", bridge=bridge, own_plain=False)
+    options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    req = _request({"model": "any", "messages": [{"role": "user", "content": "hi"}], "stream": True, **options})
+    taken = 0
+    for events, plain in _anthropic_streams():
+        fast_tr, slow_tr = fast.translator(req, "claude-sonnet-4-5"), slow.translator(req, "claude-sonnet-4-5")
+        for kind, data in events:
+            a, b = fast_tr.stream_event(kind, data), slow_tr.stream_event(kind, data)
+            assert [orjson.loads(p) | {"created": 0} for p in a] == [orjson.loads(p) | {"created": 0} for p in b]
+            assert fast_tr.usage == slow_tr.usage
+        assert [orjson.loads(p) | {"created": 0} for p in fast_tr.stream_close()] == \
+            [orjson.loads(p) | {"created": 0} for p in slow_tr.stream_close()]
+        assert (fast_tr._parser is None) == plain, events  # noqa: SLF001 - which way it went
+        taken += plain
+    assert taken == 3 * 2 * 4 * 3  # stop reasons × (one text block, two) × start usages × delta usages

@@ -4,13 +4,14 @@
 ``AnthropicProvider`` holds one upstream's constant parts (URL, headers). Each attempt gets an
 ``AnthropicTranslator``: it builds ``POST {base_url}/v1/messages`` with litellm's
 ``AnthropicConfig`` (``max_tokens`` defaults to the provider's ``default_max_tokens``), reads
-replies with its response transformer and SSE events with its stream chunk parser, and maps
+replies with its response transformer and SSE events with its stream chunk parser (a plain-text
+stream's events: ``plain.AnthropicStream``, until one it does not know), and maps
 Anthropic's error bodies, in a reply or in the stream, into the gateway's error tree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, ClassVar
@@ -117,6 +118,8 @@ class AnthropicTranslator:
         self._model = model
         self._prepared: _Prepared | None = None
         self._parser: Any = None
+        self._plain = plain.AnthropicStream()
+        self._read: list[dict[str, Any]] = []  # the events the plain reading took, until litellm takes over
         self._shaper = lb.ChunkShaper(model=model, include_usage=request.include_usage)
         self._finished = False
 
@@ -234,28 +237,41 @@ class AnthropicTranslator:
             raise anthropic_error(None, chunk, {})
         if kind == "ping":
             return []
-        if self._parser is None:
-            prepared = self._prepare()
-            self._parser = self._provider.bridge.anthropic_stream(
-                None, sync_stream=True, json_mode=prepared.json_mode, tool_name_reverse_map=prepared.tool_names
-            )
+        if self._parser is None and self._prepare().plain:
+            read = self._plain.event(kind, chunk)
+            if read is not None:
+                self._read.append(chunk)
+                text, finish, usage = read
+                return self._emit(kind, chunk, usage, ((0, {"content": text} if text else {}, finish),))
         with lb.translating_reply("anthropic"):
-            parsed = self._parser.chunk_parser(chunk)
-            if kind == "message_start":
-                message = chunk["message"]
-                self._shaper.identify(message.get("id"), message.get("model"))
-            elif kind == "message_stop":
-                self._finished = True
-            if parsed.usage is not None:
-                self.usage = lb.usage_from(parsed.usage)
-            out: list[bytes] = []
-            for choice in parsed.choices:
-                payload = self._shaper.chunk(
-                    choice.index or 0, lb.delta_json(choice.delta, whole_tool_calls=False), choice.finish_reason or None
-                )
-                if payload is not None:
-                    out.append(payload)
-        return out
+            parsed = (self._parser or self._litellm_parser()).chunk_parser(chunk)
+            return self._emit(kind, chunk, None if parsed.usage is None else lb.usage_from(parsed.usage), (
+                (choice.index or 0, lb.delta_json(choice.delta, whole_tool_calls=False), choice.finish_reason or None)
+                for choice in parsed.choices))
+
+    def _litellm_parser(self) -> Any:
+        """litellm's stream parser, brought up to where the plain reading left off (its state:
+        blocks, usage so far); what it makes of those events went out already, the same."""
+        prepared = self._prepare()
+        self._parser = self._provider.bridge.anthropic_stream(
+            None, sync_stream=True, json_mode=prepared.json_mode, tool_name_reverse_map=prepared.tool_names
+        )
+        for chunk in self._read:
+            self._parser.chunk_parser(chunk)
+        self._read = []
+        return self._parser
+
+    def _emit(self, kind: str | None, chunk: dict[str, Any], usage: Usage | None,
+              choices: Iterable[tuple[int, dict[str, Any], str | None]]) -> list[bytes]:
+        if kind == "message_start":
+            message = chunk["message"]
+            self._shaper.identify(message.get("id"), message.get("model"))
+        elif kind == "message_stop":
+            self._finished = True
+        if usage is not None:
+            self.usage = usage
+        return [payload for index, delta, finish in choices
+                if (payload := self._shaper.chunk(index, delta, finish)) is not None]
 
     def stream_close(self) -> list[bytes]:
         if not self._finished:

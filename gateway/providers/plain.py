@@ -13,6 +13,12 @@ Promises:
   of requests, models and replies, tests/test_providers_plain.py); a reply this module does not
   know for certain (another stop reason, a non-text block, usage it does not read) returns None
   and litellm translates it.
+- A plain request's Anthropic stream is read here event by event (``AnthropicStream``; litellm's
+  parser builds pydantic objects per event: an Anthropic stream cost ~2.4x the CPU through it,
+  ``python -m bench.compete --model claude-bench-stream``). At the first event it does not know
+  for certain, litellm's parser takes the stream over, after replaying the events before it;
+  chunks and usage equal litellm's event by event (tests/test_providers_plain.py). litellm's
+  stream parser does not depend on the model, so no per-model probe is needed for it.
 - litellm treats some models specially (Gemini models it does not know get ``temperature: 1.0``
   and their system messages folded into the first user turn, for instance). So a provider uses
   this module for a model only once ``agrees`` found both translations equal on ``PROBES``, a
@@ -208,18 +214,77 @@ def anthropic_completion(reply: Mapping[str, Any], model: str, response_id: str)
     finish = _ANTHROPIC_FINISH.get(reply.get("stop_reason"))  # type: ignore[arg-type]
     content = reply.get("content")
     usage = reply.get("usage")
-    if finish is None or not isinstance(content, list) or not isinstance(usage, dict) or "iterations" in usage:
+    if finish is None or not isinstance(content, list) or not isinstance(usage, dict):
         return None
     if not all(isinstance(block, dict) and block.get("type") == "text" and isinstance(block.get("text"), str)
                for block in content):
+        return None
+    counted = _anthropic_usage(usage)
+    if counted is None:
+        return None
+    text = "".join(block["text"] for block in content) if content else None
+    return _completion(response_id, model, text, finish, counted)
+
+
+def _anthropic_usage(usage: Mapping[str, Any]) -> Usage | None:
+    """An Anthropic usage object as the gateway counts it; None for one it does not know for certain."""
+    if "iterations" in usage:
         return None
     counts = _counts(usage, ("input_tokens", "output_tokens", "cache_creation_input_tokens",
                              "cache_read_input_tokens"))
     if counts is None:
         return None
     given, output, created, read = counts
-    text = "".join(block["text"] for block in content) if content else None
-    return _completion(response_id, model, text, finish, Usage(given + created + read, output, read))
+    return Usage(given + created + read, output, read)
+
+
+class AnthropicStream:
+    """One plain-text Anthropic stream read event by event: what each event adds to the one
+    OpenAI choice (text, finish reason) and the usage so far, or None for an event this does not
+    know for certain (another kind of block or delta, another stop reason, a malformed event);
+    the translator then gives the stream to litellm's parser, replaying the events before it."""
+
+    __slots__ = ("_usage",)
+
+    def __init__(self) -> None:
+        self._usage: dict[str, Any] = {}  # cumulative, as Anthropic's message_delta usage omits fields
+
+    def event(self, kind: str | None, chunk: Mapping[str, Any]) -> tuple[str, str | None, Usage | None] | None:
+        if kind == "content_block_delta":
+            delta = chunk.get("delta")
+            if isinstance(delta, dict) and delta.get("type") == "text_delta" and isinstance(text := delta.get("text"),
+                                                                                          str):
+                return text, None, None
+            return None
+        if kind in ("content_block_stop", "message_stop"):
+            return "", None, None
+        if kind == "content_block_start":
+            block = chunk.get("content_block")
+            if isinstance(block, dict) and block.get("type") == "text" and isinstance(text := block.get("text"), str):
+                return text, None, None
+            return None
+        if kind == "message_start":
+            message = chunk.get("message")
+            if not isinstance(message, dict):
+                return None
+            return self._with_usage(message, None)
+        if kind == "message_delta":
+            delta = chunk.get("delta")
+            if not isinstance(delta, dict) or not {"stop_reason", "stop_sequence"}.issuperset(delta):
+                return None
+            finish = _ANTHROPIC_FINISH.get(delta.get("stop_reason"))  # type: ignore[arg-type]
+            return None if finish is None else self._with_usage(chunk, finish)
+        return None
+
+    def _with_usage(self, holder: Mapping[str, Any], finish: str | None) -> tuple[str, str | None, Usage | None] | None:
+        if "usage" not in holder:
+            return "", finish, None
+        usage = holder["usage"]
+        if not isinstance(usage, dict):
+            return None
+        self._usage = {**self._usage, **usage}
+        counted = _anthropic_usage(self._usage)
+        return None if counted is None else ("", finish, counted)
 
 
 # --- Gemini generateContent -----------------------------------------------------------------
