@@ -27,7 +27,7 @@ from bench.load import WrkResult, wrk, wrk_script
 from bench.systems import ROOT, gateway_config, start_gateway, start_sink
 from bench.upstreams import Nginx
 
-MODELS = ["bench", "claude-bench", "gemini-bench", "gpt-bench-stream", "claude-bench-stream"]
+MODELS = ["bench", "claude-bench", "gemini-bench", "gpt-bench-stream", "claude-bench-stream", "gemini-bench-stream"]
 
 
 def main() -> int:
@@ -50,8 +50,10 @@ def main() -> int:
     theirs = start_gateway(_port(), config, "0", env=otel, source=base)
     ratios: list[float] = []
     try:
-        script = wrk_script(WORK, f"compete-{args.model}", _body(args.model, args.model.endswith("-stream")),
-                            ours.api_key)
+        stream = args.model.endswith("-stream")
+        # The bench config has no Gemini stream model: gemini-bench with stream: true.
+        model = args.model.removesuffix("-stream") if args.model.startswith("gemini") else args.model
+        script = wrk_script(WORK, f"compete-{args.model}", _body(model, stream), ours.api_key)
         for system in (ours, theirs):  # warm-up
             wrk(f"{system.url}/v1/chat/completions", script, connections=16, seconds=2)
         for run in range(2 * args.runs):

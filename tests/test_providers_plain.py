@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 import pytest
 
+from gateway.errors import UpstreamBadResponse
 from gateway.providers import litellm_bridge as lb
 from gateway.providers.anthropic import AnthropicProvider
 from gateway.providers.gemini import GeminiProvider
@@ -200,6 +201,26 @@ def test_gemini_replies_equal_litellms(bridge: lb.Bridge) -> None:
         assert fast_tr.usage == slow_tr.usage
 
 
+def _chunks(payloads: list[bytes]) -> list[dict[str, Any]]:
+    """Stream chunks without what each translator makes up (``created``, Gemini's call ids)."""
+    out = []
+    for payload in payloads:
+        chunk = orjson.loads(payload) | {"created": 0}
+        for choice in chunk["choices"]:
+            for call in choice["delta"].get("tool_calls") or ():
+                call["id"] = "call"
+        out.append(chunk)
+    return out
+
+
+def _close(translator: Any) -> list[dict[str, Any]] | str:
+    """The stream's last chunks, or the error of a stream that never finished."""
+    try:
+        return _chunks(translator.stream_close())
+    except UpstreamBadResponse as exc:
+        return str(exc)
+
+
 def _ev(kind: str, **fields: Any) -> tuple[str, bytes]:
     return kind, orjson.dumps({"type": kind, **fields})
 
@@ -271,10 +292,68 @@ def test_anthropic_streams_equal_litellms(bridge: lb.Bridge, include_usage: bool
         fast_tr, slow_tr = fast.translator(req, "claude-sonnet-4-5"), slow.translator(req, "claude-sonnet-4-5")
         for kind, data in events:
             a, b = fast_tr.stream_event(kind, data), slow_tr.stream_event(kind, data)
-            assert [orjson.loads(p) | {"created": 0} for p in a] == [orjson.loads(p) | {"created": 0} for p in b]
+            assert _chunks(a) == _chunks(b)
             assert fast_tr.usage == slow_tr.usage
-        assert [orjson.loads(p) | {"created": 0} for p in fast_tr.stream_close()] == \
-            [orjson.loads(p) | {"created": 0} for p in slow_tr.stream_close()]
+        assert _close(fast_tr) == _close(slow_tr)
         assert (fast_tr._parser is None) == plain, events  # noqa: SLF001 - which way it went
         taken += plain
     assert taken == 3 * 2 * 4 * 3  # stop reasons × (one text block, two) × start usages × delta usages
+
+
+def _gemini_streams() -> Iterator[tuple[list[bytes], bool]]:
+    """Gemini SSE streams (each event's data), each with whether the gateway reads it without litellm."""
+    def chunk(parts: list[dict[str, Any]] | None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
+        candidate: dict[str, Any] = {"index": 0}
+        if parts is not None:
+            candidate["content"] = {"role": "model", "parts": parts}
+        if finish:
+            candidate["finishReason"] = finish
+        return {"candidates": [candidate], "modelVersion": "gemini-x", "responseId": "resp-1",
+                "usageMetadata": {"promptTokenCount": 6, "candidatesTokenCount": 3, "totalTokenCount": 9}, **extra}
+
+    text = [chunk([{"text": "The grove "}]), chunk([{"text": "is "}, {"text": "quiet."}])]
+    middles: dict[str, list[dict[str, Any]]] = {
+        "none": [],
+        "empty text": [chunk([{"text": ""}])],
+        "thought": [chunk([{"text": "hm", "thought": True}])],
+        "call": [chunk([{"functionCall": {"name": "f", "args": {"a": 1}}}])],
+        "no content": [chunk(None)],
+        "ratings": [{**chunk([{"text": "x"}]), "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "x"}]}, "index": 0,
+             "safetyRatings": [{"category": "HARM_CATEGORY_HARASSMENT", "probability": "NEGLIGIBLE"}]}]}],
+        "two candidates": [{**chunk([{"text": "a"}]), "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "a"}]}, "index": 0},
+            {"content": {"role": "model", "parts": [{"text": "b"}]}, "index": 1}]}],
+        "grounding": [{**chunk([{"text": "x"}]), "candidates": [
+            {"content": {"role": "model", "parts": [{"text": "x"}]}, "index": 0,
+             "groundingMetadata": {"webSearchQueries": ["grove"]}}]}],
+    }
+    for finish in ["STOP", "MAX_TOKENS", "SAFETY", None]:
+        for middle, chunks in middles.items():
+            last = chunk([{"text": "End."}], finish)
+            plain = finish != "SAFETY" and middle in ("none", "empty text", "no content")
+            yield [orjson.dumps(c) for c in (*text, *chunks, last)], plain
+    blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 6},
+               "modelVersion": "gemini-x", "responseId": "resp-2"}
+    yield [orjson.dumps(blocked)], False
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_gemini_streams_equal_litellms(bridge: lb.Bridge, include_usage: bool) -> None:
+    """Chunk by chunk, the same OpenAI chunks and usage; a stream that leaves the plain shape
+    midway goes on through litellm from there."""
+    fast = GeminiProvider("http://up", "k", bridge=bridge)
+    slow = GeminiProvider("http://up", "k", bridge=bridge, own_plain=False)
+    options = {"stream_options": {"include_usage": True}} if include_usage else {}
+    req = _request({"model": "any", "messages": [{"role": "user", "content": "hi"}], "stream": True, **options})
+    taken = 0
+    for events, plain in _gemini_streams():
+        fast_tr, slow_tr = fast.translator(req, "gemini-2.5-flash"), slow.translator(req, "gemini-2.5-flash")
+        for data in events:
+            a, b = fast_tr.stream_event(None, data), slow_tr.stream_event(None, data)
+            assert _chunks(a) == _chunks(b)
+        assert fast_tr.usage == slow_tr.usage
+        assert _close(fast_tr) == _close(slow_tr)
+        assert (fast_tr._parser is None) == plain, events  # noqa: SLF001 - which way it went
+        taken += plain
+    assert taken == 3 * 3  # (STOP, MAX_TOKENS, none yet) × middles of text only

@@ -119,7 +119,7 @@ class AnthropicTranslator:
         self._prepared: _Prepared | None = None
         self._parser: Any = None
         self._plain = plain.AnthropicStream()
-        self._read: list[dict[str, Any]] = []  # the events the plain reading took, until litellm takes over
+        self._read: list[dict[str, Any]] = []  # the events litellm's parser must see if it takes over
         self._shaper = lb.ChunkShaper(model=model, include_usage=request.include_usage)
         self._finished = False
 
@@ -240,7 +240,8 @@ class AnthropicTranslator:
         if self._parser is None and self._prepare().plain:
             read = self._plain.event(kind, chunk)
             if read is not None:
-                self._read.append(chunk)
+                if kind != "content_block_delta":  # a text delta leaves litellm's parser as it was
+                    self._read.append(chunk)
                 text, finish, usage = read
                 return self._emit(kind, chunk, usage, ((0, {"content": text} if text else {}, finish),))
         with lb.translating_reply("anthropic"):
@@ -251,7 +252,8 @@ class AnthropicTranslator:
 
     def _litellm_parser(self) -> Any:
         """litellm's stream parser, brought up to where the plain reading left off (its state:
-        blocks, usage so far); what it makes of those events went out already, the same."""
+        the current block, the usage so far) by the events before but text deltas (which do not
+        change it); what it makes of them went out already, the same."""
         prepared = self._prepare()
         self._parser = self._provider.bridge.anthropic_stream(
             None, sync_stream=True, json_mode=prepared.json_mode, tool_name_reverse_map=prepared.tool_names

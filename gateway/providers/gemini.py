@@ -188,14 +188,17 @@ class GeminiTranslator:
         chunk = lb.parse_json_object(data, "gemini")
         if "error" in chunk:
             raise gemini_error(None, chunk, {})
-        if self._parser is None:
-            logging = lb.LoggingStub(self._prepare().params)
-            self._parser = self._provider.bridge.gemini_stream(None, sync_stream=True, logging_obj=logging)
         metadata = chunk.pop("usageMetadata", None)
         if isinstance(metadata, dict):
             self._usage_metadata = metadata
+        if self._parser is None and self._prepare().plain and (read := plain.gemini_stream_chunk(chunk)) is not None:
+            text, finish = read
+            self._shaper.identify(chunk.get("responseId"), chunk.get("modelVersion"))
+            self._finished = self._finished or finish is not None
+            payload = self._shaper.chunk(0, {"content": text} if text else {}, finish)
+            return [] if payload is None else [payload]
         with lb.translating_reply("gemini"):
-            parsed = self._parser.chunk_parser(chunk)
+            parsed = (self._parser or self._litellm_parser()).chunk_parser(chunk)
             self._shaper.identify(chunk.get("responseId"), chunk.get("modelVersion"))
             candidates = chunk.get("candidates") or []
             # litellm reports "stop" on every chunk; only a candidate's finishReason ends it.
@@ -210,6 +213,14 @@ class GeminiTranslator:
                 if payload is not None:
                     out.append(payload)
         return out
+
+    def _litellm_parser(self) -> Any:
+        """litellm's stream parser, from where the plain reading stopped. It carries state only
+        across tool calls (their running index, whether one was seen), which a plain chunk never
+        has, so it needs none of the chunks before."""
+        logging = lb.LoggingStub(self._prepare().params)
+        self._parser = self._provider.bridge.gemini_stream(None, sync_stream=True, logging_obj=logging)
+        return self._parser
 
     def stream_close(self) -> list[bytes]:
         if not self._finished:

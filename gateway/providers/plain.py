@@ -16,9 +16,11 @@ Promises:
 - A plain request's Anthropic stream is read here event by event (``AnthropicStream``; litellm's
   parser builds pydantic objects per event: an Anthropic stream cost ~2.4x the CPU through it,
   ``python -m bench.compete --model claude-bench-stream``). At the first event it does not know
-  for certain, litellm's parser takes the stream over, after replaying the events before it;
-  chunks and usage equal litellm's event by event (tests/test_providers_plain.py). litellm's
-  stream parser does not depend on the model, so no per-model probe is needed for it.
+  for certain, litellm's parser takes the stream over (brought up to date: the events before but
+  text deltas, which leave it as it was); chunks and usage equal litellm's event by event
+  (tests/test_providers_plain.py). Likewise a Gemini stream's chunks of text
+  (``gemini_stream_chunk``). litellm's stream parsers do not depend on the model, so no
+  per-model probe is needed for them.
 - litellm treats some models specially (Gemini models it does not know get ``temperature: 1.0``
   and their system messages folded into the first user turn, for instance). So a provider uses
   this module for a model only once ``agrees`` found both translations equal on ``PROBES``, a
@@ -242,7 +244,7 @@ class AnthropicStream:
     """One plain-text Anthropic stream read event by event: what each event adds to the one
     OpenAI choice (text, finish reason) and the usage so far, or None for an event this does not
     know for certain (another kind of block or delta, another stop reason, a malformed event);
-    the translator then gives the stream to litellm's parser, replaying the events before it."""
+    the translator then gives the rest of the stream to litellm's parser."""
 
     __slots__ = ("_usage",)
 
@@ -330,6 +332,31 @@ def gemini_completion(reply: Mapping[str, Any], model: str, response_id: str) ->
     prompt, candidates_tokens, thoughts, cached = counts
     text = "".join(part["text"] for part in parts) if parts else None
     return _completion(response_id, model, text, finish, Usage(prompt, candidates_tokens + thoughts, cached))
+
+
+_GEMINI_CHUNK = frozenset({"candidates", "modelVersion", "responseId"})
+_GEMINI_CANDIDATE = frozenset({"content", "finishReason", "index"})
+
+
+def gemini_stream_chunk(chunk: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """A Gemini stream chunk (its ``usageMetadata`` taken out) of one candidate's text: the text
+    and the finish reason, if any; None for any other chunk, which litellm's parser reads."""
+    candidates = chunk.get("candidates")
+    if not _GEMINI_CHUNK.issuperset(chunk) or not isinstance(candidates, list) or len(candidates) != 1:
+        return None
+    candidate = candidates[0]
+    if not isinstance(candidate, dict) or not _GEMINI_CANDIDATE.issuperset(candidate) \
+            or candidate.get("index", 0) != 0:
+        return None
+    finish = None
+    if "finishReason" in candidate and (finish := _GEMINI_FINISH.get(candidate["finishReason"])) is None:
+        return None
+    content = candidate.get("content", {})  # a last chunk may bring its finish reason alone
+    parts = content.get("parts", []) if isinstance(content, dict) and {"role", "parts"}.issuperset(content) else None
+    if not isinstance(parts, list) or not all(
+            isinstance(part, dict) and part.keys() == {"text"} and isinstance(part["text"], str) for part in parts):
+        return None
+    return "".join(part["text"] for part in parts), finish
 
 
 def _counts(usage: Mapping[str, Any], keys: tuple[str, ...]) -> list[int] | None:
