@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from starlette.requests import Request
-from starlette.responses import Response, StreamingResponse
+from starlette.responses import Response
 
 from gateway import api_docs as docs
 from gateway import jsonio, streaming
@@ -100,8 +100,7 @@ class OpenAIAPI:
 
                 stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt)
                 _outcome_headers(headers, out)
-                return StreamingResponse(stream.body, media_type=streaming.MEDIA_TYPE,
-                                         headers={**headers, **streaming.HEADERS})
+                return streaming.SSEResponse(stream.body, {**headers, **streaming.HEADERS})
             completion = await self.pipeline.complete(req, chain, out, observer=rt)
             _outcome_headers(headers, out)
             if rt.cost_usd is not None:
