@@ -107,6 +107,7 @@ def median_ratio(ours: list[WrkResult], theirs: list[WrkResult]) -> float:
 
 
 PAIRS_PER_ROUND = 4
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def two_workers(one: System, upstream: str, otel: dict[str, str], rounds: int, duration: float) -> dict[str, Any]:
@@ -122,19 +123,28 @@ def two_workers(one: System, upstream: str, otel: dict[str, str], rounds: int, d
         two.settle()
         seconds = max(1.0, duration / PAIRS_PER_ROUND)
         singles, doubles = [], []
+        cpu_us: dict[str, list[float]] = {"one": [], "two": []}  # the gateway's CPU a request
+
+        def run(system: System, name: str, runs: list[WrkResult], cpu: str, threads: int) -> None:
+            before = system.cpu_ticks()
+            result = wrk(f"{system.url}/v1/chat/completions", script, connections=64, seconds=seconds, cpu=cpu,
+                         threads=threads)
+            cpu_us[name].append((system.cpu_ticks() - before) / CLOCK_TICKS * 1e6 / max(result.rps * seconds, 1.0))
+            runs.append(result)
+            system.settle()
+
         for _ in range(rounds * PAIRS_PER_ROUND):
-            singles.append(wrk(f"{one.url}/v1/chat/completions", script, connections=64, seconds=seconds,
-                               cpu=LOAD_CPU))
-            one.settle()
-            doubles.append(wrk(f"{two.url}/v1/chat/completions", script, connections=64, seconds=seconds,
-                               cpu="0,1", threads=2))
-            two.settle()
+            run(one, "one", singles, LOAD_CPU, 1)
+            run(two, "two", doubles, "0,1", 2)
         return {"rps_c64": round(statistics.median(r.rps for r in doubles)),
                 "one_worker_rps_c64": round(statistics.median(r.rps for r in singles)),
                 "pair_s": seconds,
                 "pair_ratios": [round(a.rps / max(b.rps, 1.0), 2) for a, b in zip(doubles, singles)],
                 "errors": sum(r.errors for r in doubles),
-                "scaling_vs_1": median_ratio(doubles, singles)}
+                "scaling_vs_1": median_ratio(doubles, singles),
+                # Whether the workers get in each other's way: the gateway's CPU per request with
+                # one worker and with two (what the load generator's share does not explain).
+                "cpu_us_per_request": {k: round(statistics.median(v)) for k, v in cpu_us.items()}}
     finally:
         two.stop()
 
