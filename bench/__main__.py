@@ -2,7 +2,8 @@
 pass-through, in one run, on this machine.
 
 Layout: the system under test is pinned to CPU 0; nginx (the fake upstreams), wrk and the
-stream client run on CPU 1. Added latency is measured against a direct call to nginx.
+stream client run on CPU 1. Added latency is measured against a direct call to nginx, in pairs
+of short runs (direct, then the system).
 
 Throughput is measured in rounds (``--rounds``, default 3): every system is started first and
 left idle while another is measured, and each round measures every system once, one after the
@@ -23,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from bench.load import TtfbResult, WrkResult, ttfb, wrk, wrk_script
+from bench.load import WrkResult, ttfb, wrk, wrk_script
 from bench.systems import System, gateway_config, start_gateway, start_litellm, start_passthrough, start_sink
 from bench.upstreams import MESSAGES, Nginx
 
@@ -52,32 +53,51 @@ def _body(model: str, stream: bool = False) -> dict[str, Any]:
     return body
 
 
-def measure(system: System, duration: float, direct: dict[str, WrkResult], direct_ttfb: dict[str, TtfbResult],
-            scenarios: list[str]) -> dict[str, Any]:
-    """Added latency at one connection and stream time to first byte (throughput: ``throughput_rounds``)."""
+LATENCY_PAIRS = 4
+
+
+def measure(system: System, duration: float, upstream: str, scenarios: list[str]) -> dict[str, Any]:
+    """Added latency at one connection and added stream time to first byte (throughput:
+    ``throughput_rounds``). Each is measured in ``LATENCY_PAIRS`` pairs of short runs, a direct
+    call to nginx, then the system, so that both halves of a pair see the machine at the same
+    speed; the added figure is the median of the pairs' differences."""
     out: dict[str, Any] = {}
     url = f"{system.url}/v1/chat/completions"
+    seconds = max(1.0, duration / LATENCY_PAIRS)
     for scenario in scenarios:
         model = system.models.get(scenario)
         if model is None:
             continue
+        direct_url = f"{upstream}{DIRECT_PATHS[scenario]}"
         if scenario.endswith("-stream"):
             body = _body(model, stream=True)
             ttfb(url, body, system.api_key, concurrency=4, seconds=1)  # warm-up
-            result = ttfb(url, body, system.api_key, concurrency=16, seconds=duration)
-            out[scenario] = {"ttfb_p50_ms": round(result.p50_ms, 2), "ttfb_p99_ms": round(result.p99_ms, 2),
-                             "added_ttfb_p50_ms": round(result.p50_ms - direct_ttfb[scenario].p50_ms, 2),
-                             "streams": result.streams, "errors": result.errors}
+            streams = [(ttfb(direct_url, {"stream": True}, None, concurrency=16, seconds=seconds),
+                        ttfb(url, body, system.api_key, concurrency=16, seconds=seconds))
+                       for _ in range(LATENCY_PAIRS)]
+            out[scenario] = {
+                "ttfb_p50_ms": round(statistics.median(ours.p50_ms for _, ours in streams), 2),
+                "ttfb_p99_ms": round(statistics.median(ours.p99_ms for _, ours in streams), 2),
+                "direct_ttfb_p50_ms": round(statistics.median(direct.p50_ms for direct, _ in streams), 2),
+                "added_ttfb_p50_ms": round(statistics.median(o.p50_ms - d.p50_ms for d, o in streams), 2),
+                "added_ttfb_p50_pairs": [round(o.p50_ms - d.p50_ms, 2) for d, o in streams],
+                "streams": sum(ours.streams for _, ours in streams),
+                "errors": sum(ours.errors for _, ours in streams)}
             continue
         script = wrk_script(WORK, f"{system.name}-{scenario}", _body(model), system.api_key)
+        direct_script = wrk_script(WORK, f"direct-{scenario}", _body("x"), None)
         wrk(url, script, connections=16, seconds=2, cpu=LOAD_CPU)  # warm-up
         system.settle()
-        single = wrk(url, script, connections=1, seconds=duration, cpu=LOAD_CPU)
+        singles = [(wrk(direct_url, direct_script, connections=1, seconds=seconds, cpu=LOAD_CPU),
+                    wrk(url, script, connections=1, seconds=seconds, cpu=LOAD_CPU))
+                   for _ in range(LATENCY_PAIRS)]
         out[scenario] = {
-            "errors": single.errors,
-            "p50_ms_c1": round(single.p50_ms, 3), "p99_ms_c1": round(single.p99_ms, 3),
-            "added_p50_ms": round(single.p50_ms - direct[scenario].p50_ms, 3),
-            "added_p99_ms": round(single.p99_ms - direct[scenario].p99_ms, 3),
+            "errors": sum(ours.errors for _, ours in singles),
+            "p50_ms_c1": round(statistics.median(ours.p50_ms for _, ours in singles), 3),
+            "p99_ms_c1": round(statistics.median(ours.p99_ms for _, ours in singles), 3),
+            "direct_p50_ms": round(statistics.median(direct.p50_ms for direct, _ in singles), 3),
+            "added_p50_ms": round(statistics.median(o.p50_ms - d.p50_ms for d, o in singles), 3),
+            "added_p99_ms": round(statistics.median(o.p99_ms - d.p99_ms for d, o in singles), 3),
         }
     out["loaded_rss_mb"] = round(system.rss_mb(), 1)
     return out
@@ -165,18 +185,6 @@ def main() -> int:
                                "rounds": args.rounds}
     systems: dict[str, System] = {}
     try:
-        direct: dict[str, WrkResult] = {}
-        direct_ttfb: dict[str, TtfbResult] = {}
-        for scenario, path in DIRECT_PATHS.items():
-            if scenario.endswith("-stream"):
-                direct_ttfb[scenario] = ttfb(f"{nginx.url}{path}", {"stream": True}, None, concurrency=16,
-                                             seconds=min(args.duration, 5))
-            else:
-                script = wrk_script(WORK, f"direct-{scenario}", _body("x"), None)
-                direct[scenario] = wrk(f"{nginx.url}{path}", script, connections=1, seconds=args.duration,
-                                       cpu=LOAD_CPU)
-        results["direct"] = {k: {"p50_ms": v.p50_ms, "p99_ms": v.p99_ms} for k, v in direct.items()} | {
-            k: {"ttfb_p50_ms": v.p50_ms} for k, v in direct_ttfb.items()}
         scenarios = ["openai", "anthropic", "gemini", "openai-stream", "anthropic-stream"]
         wanted = set(args.only or ["grove", "passthrough", "litellm-proxy"])
         if args.skip_litellm:
@@ -201,7 +209,7 @@ def main() -> int:
                                  "ready_s": round(systems[name].ready_s or systems[name].startup_s, 2),
                                  "idle_rss_mb": round(systems[name].rss_mb(), 1)}
         for name, system in systems.items():
-            results[name].update(measure(system, args.duration, direct, direct_ttfb, scenarios))
+            results[name].update(measure(system, args.duration, nginx.url, scenarios))
         rounds = throughput_rounds(systems, ["openai", "anthropic", "gemini"], args.rounds, args.duration)
         for name, by_scenario in rounds.items():
             for scenario, runs in by_scenario.items():
