@@ -225,7 +225,7 @@ def _ev(kind: str, **fields: Any) -> tuple[str, bytes]:
     return kind, orjson.dumps({"type": kind, **fields})
 
 
-def _anthropic_streams() -> Iterator[tuple[list[tuple[str, bytes]], bool]]:
+def _anthropic_streams() -> Iterator[tuple[list[tuple[str | None, bytes]], bool]]:
     """Anthropic SSE streams, each with whether the gateway reads it without litellm."""
     text_block = [_ev("content_block_start", index=0, content_block={"type": "text", "text": ""}),
                   _ev("content_block_delta", index=0, delta={"type": "text_delta", "text": "The grove "}),
@@ -279,17 +279,16 @@ def _anthropic_streams() -> Iterator[tuple[list[tuple[str, bytes]], bool]]:
                     yield events, plain
 
 
-@pytest.mark.parametrize("include_usage", [False, True])
-def test_anthropic_streams_equal_litellms(bridge: lb.Bridge, include_usage: bool) -> None:
-    """Event by event, the same chunks and usage; a stream that leaves the plain shape midway goes
-    on through litellm from there, as if litellm had read it from the start."""
-    fast = AnthropicProvider("http://up", "k", bridge=bridge)
-    slow = AnthropicProvider("http://up", "k", bridge=bridge, own_plain=False)
+def _same_streams(fast: Any, slow: Any, model: str, streams: Iterator[tuple[list[tuple[str | None, bytes]], bool]],
+                  include_usage: bool) -> int:
+    """Runs each stream through both providers' translators, event by event: the same chunks and
+    usage, the same end; and the fast one skipped litellm exactly for the streams marked plain.
+    Returns how many were."""
     options = {"stream_options": {"include_usage": True}} if include_usage else {}
     req = _request({"model": "any", "messages": [{"role": "user", "content": "hi"}], "stream": True, **options})
     taken = 0
-    for events, plain in _anthropic_streams():
-        fast_tr, slow_tr = fast.translator(req, "claude-sonnet-4-5"), slow.translator(req, "claude-sonnet-4-5")
+    for events, plain in streams:
+        fast_tr, slow_tr = fast.translator(req, model), slow.translator(req, model)
         for kind, data in events:
             a, b = fast_tr.stream_event(kind, data), slow_tr.stream_event(kind, data)
             assert _chunks(a) == _chunks(b)
@@ -297,10 +296,20 @@ def test_anthropic_streams_equal_litellms(bridge: lb.Bridge, include_usage: bool
         assert _close(fast_tr) == _close(slow_tr)
         assert (fast_tr._parser is None) == plain, events  # noqa: SLF001 - which way it went
         taken += plain
+    return taken
+
+
+@pytest.mark.parametrize("include_usage", [False, True])
+def test_anthropic_streams_equal_litellms(bridge: lb.Bridge, include_usage: bool) -> None:
+    """A stream that leaves the plain shape midway goes on through litellm from there, as if
+    litellm had read it from the start."""
+    fast = AnthropicProvider("http://up", "k", bridge=bridge)
+    slow = AnthropicProvider("http://up", "k", bridge=bridge, own_plain=False)
+    taken = _same_streams(fast, slow, "claude-sonnet-4-5", _anthropic_streams(), include_usage)
     assert taken == 3 * 2 * 4 * 3  # stop reasons × (one text block, two) × start usages × delta usages
 
 
-def _gemini_streams() -> Iterator[tuple[list[bytes], bool]]:
+def _gemini_streams() -> Iterator[tuple[list[tuple[str | None, bytes]], bool]]:
     """Gemini SSE streams (each event's data), each with whether the gateway reads it without litellm."""
     def chunk(parts: list[dict[str, Any]] | None, finish: str | None = None, **extra: Any) -> dict[str, Any]:
         candidate: dict[str, Any] = {"index": 0}
@@ -332,28 +341,15 @@ def _gemini_streams() -> Iterator[tuple[list[bytes], bool]]:
         for middle, chunks in middles.items():
             last = chunk([{"text": "End."}], finish)
             plain = finish != "SAFETY" and middle in ("none", "empty text", "no content")
-            yield [orjson.dumps(c) for c in (*text, *chunks, last)], plain
+            yield [(None, orjson.dumps(c)) for c in (*text, *chunks, last)], plain
     blocked = {"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 6},
                "modelVersion": "gemini-x", "responseId": "resp-2"}
-    yield [orjson.dumps(blocked)], False
+    yield [(None, orjson.dumps(blocked))], False
 
 
 @pytest.mark.parametrize("include_usage", [False, True])
 def test_gemini_streams_equal_litellms(bridge: lb.Bridge, include_usage: bool) -> None:
-    """Chunk by chunk, the same OpenAI chunks and usage; a stream that leaves the plain shape
-    midway goes on through litellm from there."""
     fast = GeminiProvider("http://up", "k", bridge=bridge)
     slow = GeminiProvider("http://up", "k", bridge=bridge, own_plain=False)
-    options = {"stream_options": {"include_usage": True}} if include_usage else {}
-    req = _request({"model": "any", "messages": [{"role": "user", "content": "hi"}], "stream": True, **options})
-    taken = 0
-    for events, plain in _gemini_streams():
-        fast_tr, slow_tr = fast.translator(req, "gemini-2.5-flash"), slow.translator(req, "gemini-2.5-flash")
-        for data in events:
-            a, b = fast_tr.stream_event(None, data), slow_tr.stream_event(None, data)
-            assert _chunks(a) == _chunks(b)
-        assert fast_tr.usage == slow_tr.usage
-        assert _close(fast_tr) == _close(slow_tr)
-        assert (fast_tr._parser is None) == plain, events  # noqa: SLF001 - which way it went
-        taken += plain
+    taken = _same_streams(fast, slow, "gemini-2.5-flash", _gemini_streams(), include_usage)
     assert taken == 3 * 3  # (STOP, MAX_TOKENS, none yet) × middles of text only
