@@ -50,11 +50,16 @@ class SSEResponse(Response):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         task = asyncio.current_task()
         assert task is not None
-        streaming = True
+        streaming, hung_up_on = True, False
 
         def hung_up(watcher: asyncio.Future[None]) -> None:
             # Runs on the loop, so only while the task waits inside the try below (or after it).
-            if streaming and not watcher.cancelled():
+            nonlocal hung_up_on
+            if watcher.cancelled():
+                return
+            watcher.exception()  # taken: a receive that failed ends the stream as a hang-up does
+            if streaming:
+                hung_up_on = True
                 task.cancel()
 
         watcher = asyncio.ensure_future(_disconnected(receive))
@@ -65,7 +70,7 @@ class SSEResponse(Response):
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except asyncio.CancelledError:
-            if not watcher.done() or watcher.cancelled():
+            if not hung_up_on:
                 raise  # not the client's doing
             task.uncancel()
         finally:

@@ -128,3 +128,27 @@ def test_a_disconnect_reported_as_the_stream_ends_leaves_no_cancellation(yields:
         assert len(asyncio.all_tasks()) == 1  # the watcher is gone too
 
     asyncio.run(main())
+
+
+def test_a_receive_that_fails_ends_the_stream_as_a_hang_up_does() -> None:
+    async def main() -> None:
+        closed = asyncio.Event()
+
+        async def held() -> AsyncIterator[bytes]:
+            try:
+                yield b"data: 0\n\n"
+                await asyncio.Event().wait()
+            finally:
+                closed.set()
+
+        async def send(message: dict[str, Any]) -> None:
+            pass
+
+        async def receive() -> dict[str, Any]:
+            await asyncio.sleep(0)
+            raise OSError("the connection broke")
+
+        await asyncio.wait_for(SSEResponse(held(), {})(_scope(), receive, send), 5)  # the stream is ended
+        assert closed.is_set()
+
+    asyncio.run(main())
