@@ -6,11 +6,11 @@ uvicorn writes a response's status line and headers as soon as the app sends
 for one small answer, and two segments for the client to wake up for. Here a connection's writes
 wait for the end of the current turn of the event loop (``loop.call_soon``) and go out together:
 a non-stream response leaves in one write, and the answers of one turn leave one after the
-other at its end. A stream's chunk waits for
-nothing but the end of the turn that wrote it; when one upstream read carries many events (a
-turn writing chunk after chunk), every ``BURST`` writes go out at once rather than all at the
-end of the turn: holding the first chunk until the whole burst was translated added ~1 ms to
-the time to first byte of the benchmark's Anthropic streams, whose upstream answers in one read.
+other at its end. A stream's chunk waits for nothing but the end of the turn that wrote it;
+when one upstream read carries many events (a turn writing chunk after chunk), every ``BURST``
+writes go out at once rather than all at the end of the turn: holding the first chunk until the
+whole burst was translated added ~1 ms to the time to first byte of the benchmark's Anthropic
+streams, whose upstream answers in one read.
 
 Measured with ``python -m bench.compete`` (this protocol's gateway and the one before it loaded
 at once on one core, OpenAI path, 64 connections each): 1.055-1.096 times the requests per

@@ -91,6 +91,10 @@ def _connect(server: BackgroundServer) -> socket.socket:
     return sock
 
 
+def _get(path: str) -> bytes:
+    return b"GET %s HTTP/1.1\r\nhost: test\r\n\r\n" % path.encode()
+
+
 def _read_until(sock: socket.socket, marker: bytes, got: bytes = b"") -> bytes:
     while marker not in got:
         data = sock.recv(65536)
@@ -104,7 +108,7 @@ def test_a_response_leaves_in_one_write_and_keep_alive_goes_on(server: tuple[Bac
     running, _ = server
     with _connect(running) as sock:
         for _ in range(2):
-            sock.sendall(b"GET /small HTTP/1.1\r\nhost: test\r\n\r\n")
+            sock.sendall(_get("/small"))
             reply = _read_until(sock, b"\r\n\r\nhello")
             assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\n\r\nhello")
     assert len(WRITES) == 2  # uvicorn's own protocol writes four times: headers, then body, twice
@@ -114,7 +118,7 @@ def test_a_response_leaves_in_one_write_and_keep_alive_goes_on(server: tuple[Bac
 def test_a_stream_chunk_goes_out_before_the_next_is_written(server: tuple[BackgroundServer, App]) -> None:
     running, app = server
     with _connect(running) as sock:
-        sock.sendall(b"GET /stream HTTP/1.1\r\nhost: test\r\n\r\n")
+        sock.sendall(_get("/stream"))
         got = _read_until(sock, b"first chunk")  # the app is still waiting: nothing else could carry it
         assert b"first chunk" in got and b"second chunk" not in got
         assert app.loop is not None and app.release is not None
@@ -126,7 +130,7 @@ def test_a_stream_chunk_goes_out_before_the_next_is_written(server: tuple[Backgr
 def test_a_response_before_the_server_closes_arrives_whole(server: tuple[BackgroundServer, App]) -> None:
     running, _ = server
     with _connect(running) as sock:
-        sock.sendall(b"GET /close HTTP/1.1\r\nhost: test\r\n\r\n")
+        sock.sendall(_get("/close"))
         got = b""
         while data := sock.recv(65536):  # to the end of the connection: the server closed it
             got += data
@@ -134,19 +138,19 @@ def test_a_response_before_the_server_closes_arrives_whole(server: tuple[Backgro
     assert b"connection: close\r\n" in got
 
 
+def _fetch(server: BackgroundServer, path: str, until: bytes) -> bytes:
+    """One GET on a connection of its own, read until ``until``."""
+    with _connect(server) as sock:
+        sock.sendall(_get(path))
+        return _read_until(sock, until)
+
+
 def test_a_body_given_as_a_bytearray_is_sent_as_it_was_when_written(server: tuple[BackgroundServer, App]) -> None:
-    running, _ = server
-    with _connect(running) as sock:
-        sock.sendall(b"GET /reused HTTP/1.1\r\nhost: test\r\n\r\n")
-        got = _read_until(sock, b"-last")
-    assert got.endswith(b"\r\n\r\nfirst-last")
+    assert _fetch(server[0], "/reused", b"-last").endswith(b"\r\n\r\nfirst-last")
 
 
 def test_a_burst_of_chunks_does_not_hold_the_first_until_the_last(server: tuple[BackgroundServer, App]) -> None:
-    running, _ = server
-    with _connect(running) as sock:
-        sock.sendall(b"GET /burst HTTP/1.1\r\nhost: test\r\n\r\n")
-        got = _read_until(sock, b"0\r\n\r\n")
+    got = _fetch(server[0], "/burst", b"0\r\n\r\n")
     assert got.endswith(b"3\r\none\r\n3\r\ntwo\r\n5\r\nthree\r\n0\r\n\r\n")
     # The head goes out with the first chunks, before the last is even written.
     assert WRITES[0].startswith(b"HTTP/1.1 200 OK\r\n") and b"one" in WRITES[0] and b"three" not in WRITES[0]

@@ -254,17 +254,14 @@ class AnthropicStream:
     def event(self, kind: str | None, chunk: Mapping[str, Any]) -> tuple[str, str | None, Usage | None] | None:
         if kind == "content_block_delta":
             delta = chunk.get("delta")
-            if isinstance(delta, dict) and delta.get("type") == "text_delta" and isinstance(text := delta.get("text"),
-                                                                                          str):
-                return text, None, None
-            return None
+            text = delta.get("text") if isinstance(delta, dict) and delta.get("type") == "text_delta" else None
+            return (text, None, None) if isinstance(text, str) else None
         if kind in ("content_block_stop", "message_stop"):
             return "", None, None
         if kind == "content_block_start":
             block = chunk.get("content_block")
-            if isinstance(block, dict) and block.get("type") == "text" and isinstance(text := block.get("text"), str):
-                return text, None, None
-            return None
+            text = block.get("text") if isinstance(block, dict) and block.get("type") == "text" else None
+            return (text, None, None) if isinstance(text, str) else None
         if kind == "message_start":
             message = chunk.get("message")
             if not isinstance(message, dict):
