@@ -104,6 +104,21 @@ def test_every_attribute_type_and_field_before_and_after_memory_fills() -> None:
     assert _sent(spans, wire) == encode_spans(readable)
 
 
+def test_a_remembered_value_is_not_given_to_an_equal_value_of_another_type() -> None:
+    spans, wire, memory = _spans()
+    for i in range(3):  # 1, "1" and ("a",) are remembered for their keys
+        _end(spans, i, attributes={"n": 1, "s": "1", "t": ("a",), "m": (1, 2)})
+    # 1 == True == 1.0 and (1, 2) == (True, 2.0): each is encoded as what it is
+    _end(spans, 3, attributes={"n": True, "s": "1", "t": ("a",), "m": (True, 2.0)})
+    _end(spans, 4, attributes={"n": 1.0, "s": 1, "t": ["a"], "m": (1, 2)})
+    readable: list[ReadableSpan] = list(memory.get_finished_spans())
+    assert _sent(spans, wire) == encode_spans(readable)
+    values = [{kv.key: kv.value for kv in span.attributes}
+              for span in _sent(spans, wire).resource_spans[0].scope_spans[0].spans[3:]]
+    assert values[0]["n"].bool_value is True and values[1]["n"].double_value == 1.0
+    assert values[1]["s"].int_value == 1 and values[1]["t"].array_value.values[0].string_value == "a"
+
+
 def test_a_value_otlp_cannot_carry_is_dropped_as_the_library_drops_it() -> None:
     spans, wire, memory = _spans()
     _end(spans, 0, attributes={"ok": "yes", "odd": {"a": 1}.keys()})

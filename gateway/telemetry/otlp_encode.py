@@ -136,7 +136,8 @@ class SpanEncoder:
         pair = _pair(key, value)
         if known is None:
             known = self._pairs[key] = {}
-        if known is not _VARIES:
+        # A tuple is kept only if it holds strings: (1,) == (True,) == (1.0,), each encoded as what it is.
+        if known is not _VARIES and (value.__class__ is not tuple or all(type(item) is str for item in value)):
             if len(known) < _VALUES_PER_KEY:
                 known[value] = pair  # type: ignore[index]
             else:
