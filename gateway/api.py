@@ -63,7 +63,6 @@ class OpenAIAPI:
             req = _parse(await self._read_body(request))
             rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
-            routing_started = time.time_ns()
             features = extract_features(req.body, request.headers)
             decision = snapshot.router.decide(
                 req.model, features, component=request.headers.get(COMPONENT_HEADER), key=key,
@@ -75,7 +74,7 @@ class OpenAIAPI:
         except GatewayError as exc:
             return error_response(exc, headers)
         out = Outcome()
-        rt.routed(decision, routing_started, out)
+        rt.routed(decision, out)
         headers["x-grove-decision-id"] = request_id
         headers["x-grove-route"] = decision.route or req.model
         if decision.variant:
