@@ -5,7 +5,9 @@ objects, cookie jar, trace hooks, a timer context, a payload object per body) me
 per POST against ~38 µs for this client, and it was over a quarter of the gateway's CPU at full
 load. The wire work is not ours: ``httptools`` (llhttp, the parser uvicorn uses) parses every
 response, chunked bodies included; asyncio does TCP and TLS. What is left here is the glue: one
-request at a time per connection, idle connections reused newest first, one timer per request.
+request at a time per connection, idle connections reused newest first, a timer per connection
+(armed once and left armed from one exchange to the next: when it fires it looks at the deadline
+of the exchange in progress, if any, rather than being set and cancelled for each request).
 
 Promises:
 - The request is written as one buffer; a header value with a line break is refused, never sent.
@@ -78,6 +80,9 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.open = True
         self.idle_since = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at = 0.0  # the loop time ``timer`` fires at
+        self.due: float | None = None  # the exchange in progress times out then (loop time); None: no exchange
         self._reset()
 
     def _reset(self) -> None:
@@ -92,7 +97,6 @@ class _Connection(asyncio.Protocol):
         self.waiter: asyncio.Future[None] | None = None
         self.paused = False
         self.inflate: zlib._Decompress | None = None
-        self.timer: asyncio.TimerHandle | None = None
         self.last_read = 0.0
         self.idle_limit = 0.0  # > 0: a stream, bounded by silence rather than by a deadline
         self.label = ""
@@ -167,7 +171,7 @@ class _Connection(asyncio.Protocol):
                 self.chunks.append(rest)
         self.complete = True
         self.keep_alive = self.parser.should_keep_alive()  # llhttp forgets it once the message is over
-        self._stop_timer()
+        self.due = None
         self._wake()
 
     # --- the exchange ----------------------------------------------------------------------------
@@ -175,13 +179,13 @@ class _Connection(asyncio.Protocol):
     def start(self, payload: bytes, label: str, timeouts: Timeouts, stream: bool) -> None:
         self._reset()
         self.label = label
-        loop = self.loop
-        if stream:
+        now = self.loop.time()
+        if stream:  # bounded by silence: the deadline moves with each read (``_check``)
             self.idle_limit = timeouts.total_s
-            self.last_read = loop.time()
-            self.timer = loop.call_at(self.last_read + self.idle_limit, self._idle_check)
-        else:
-            self.timer = loop.call_at(loop.time() + timeouts.total_s, self._timed_out)
+            self.last_read = now
+        self.due = now + timeouts.total_s
+        if self.timer is None or self.timer_at > self.due:
+            self._arm(self.due)
         assert self.transport is not None
         self.transport.write(payload)
 
@@ -223,10 +227,11 @@ class _Connection(asyncio.Protocol):
 
     def finish(self) -> bool:
         """The exchange is over: True if the connection can carry the next one."""
-        self._stop_timer()
+        self.due = None
         reusable = self.complete and self.keep_alive and self.error is None and self.open
         if not reusable and self.transport is not None:
             self.open = False
+            self._stop_timer()
             self.transport.abort()
         return reusable
 
@@ -254,20 +259,28 @@ class _Connection(asyncio.Protocol):
         self._wake()
 
     def _stop_timer(self) -> None:
+        """The connection is done with: no exchange will need the timer."""
+        self.due = None
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
 
-    def _timed_out(self) -> None:
-        self.timer = None
-        self._fail(UpstreamTimeout(f"upstream {self.label} timed out"))
+    def _arm(self, when: float) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        self.timer, self.timer_at = self.loop.call_at(when, self._check), when
 
-    def _idle_check(self) -> None:
-        due = self.last_read + self.idle_limit
+    def _check(self) -> None:
+        """The timer fired: fail the exchange in progress if its time is up, else look again when it
+        would be (a later exchange's deadline; a stream's silence that data has interrupted)."""
+        self.timer = None
+        if self.due is None:
+            return  # no exchange in progress: the next one arms the timer
+        due = self.last_read + self.idle_limit if self.idle_limit else self.due
         if self.loop.time() >= due:
-            self._timed_out()
-        else:  # data came in since the timer was set: look again when the new silence would end
-            self.timer = self.loop.call_at(due, self._idle_check)
+            self._fail(UpstreamTimeout(f"upstream {self.label} timed out"))
+        else:
+            self._arm(due)
 
 
 class UpstreamResponse:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,6 +72,10 @@ class App:
             await send({"type": "http.response.body", "body": b"second chunk", "more_body": False})
             return
         headers = [(b"content-type", b"text/plain"), (b"content-length", b"5")]
+        if path == "/bad-name":
+            headers.append((b"x bad", b"1"))
+        if path == "/bad-value":
+            headers.append((b"x-good", b"1\r\nx-injected: 1"))
         if path == "/close":
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
@@ -113,6 +118,35 @@ def test_a_response_leaves_in_one_write_and_keep_alive_goes_on(server: tuple[Bac
             assert reply.startswith(b"HTTP/1.1 200 OK\r\n") and reply.endswith(b"\r\n\r\nhello")
     assert len(WRITES) == 2  # uvicorn's own protocol writes four times: headers, then body, twice
     assert all(w.startswith(b"HTTP/1.1 200 OK\r\n") and w.endswith(b"hello") for w in WRITES)
+
+
+def test_keep_alive_closes_an_idle_connection_not_a_busy_one() -> None:
+    app = App()
+    with BackgroundServer(app, http=RecordingProtocol, timeout_keep_alive=1) as running, _connect(running) as sock:
+        sock.sendall(_get("/small"))  # its response arms the keep-alive timer: 1 s
+        assert _read_until(sock, b"\r\n\r\nhello").endswith(b"hello")
+        sock.sendall(_get("/stream"))  # in progress until released
+        assert b"first chunk" in _read_until(sock, b"first chunk")
+        time.sleep(1.5)  # the keep-alive timeout passes while the request is in progress: what is under test
+        assert app.loop is not None and app.release is not None
+        app.loop.call_soon_threadsafe(app.release.set)
+        assert b"second chunk" in _read_until(sock, b"0\r\n\r\n")  # the stream ends whole
+        sock.sendall(_get("/small"))  # the connection still serves
+        assert _read_until(sock, b"\r\n\r\nhello").endswith(b"hello")
+        started = time.monotonic()
+        assert sock.recv(65536) == b""  # then, idle, it is closed
+        assert time.monotonic() - started >= 0.9
+
+
+def test_a_header_with_a_forbidden_byte_is_never_sent(server: tuple[BackgroundServer, App]) -> None:
+    running, _ = server
+    for path in ("/bad-name", "/bad-value"):
+        with _connect(running) as sock:
+            sock.sendall(_get(path))
+            assert _read_until(sock, b"never") == b""  # the connection closes with nothing written
+    with _connect(running) as sock:  # and the server goes on serving
+        sock.sendall(_get("/small"))
+        assert _read_until(sock, b"\r\n\r\nhello").endswith(b"hello")
 
 
 def test_a_stream_chunk_goes_out_before_the_next_is_written(server: tuple[BackgroundServer, App]) -> None:

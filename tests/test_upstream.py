@@ -326,6 +326,45 @@ def test_stream_timeout_bounds_silence_not_length() -> None:
     _with_pool(test)
 
 
+def test_each_exchange_on_a_reused_connection_has_its_own_deadline() -> None:
+    """The connection's timer is left armed from one exchange to the next: when it fires during a
+    later exchange, that exchange's own deadline counts."""
+    delays = [0.3, 0.35, None]  # seconds before each answer; None: no answer at all
+    connections = 0
+
+    async def upstream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        for delay in delays:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(7)
+            if delay is None:
+                await reader.read()  # until the client gives up
+                break
+            await asyncio.sleep(delay)  # the upstream's pace, which is what is under test
+            writer.write(_ok(b"ok"))
+            await writer.drain()
+        writer.close()
+
+    async def test(pool: UpstreamPool) -> None:
+        server = await asyncio.start_server(upstream, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/v1/x"
+        loop = asyncio.get_running_loop()
+        try:
+            # The first exchange's deadline (0.5 s) passes during the second (which takes 0.35 s)
+            assert await _post(pool, url, timeouts=Timeouts(total_s=0.5)) == (200, b"ok")
+            assert await _post(pool, url, timeouts=Timeouts(total_s=0.5)) == (200, b"ok")
+            started = loop.time()
+            with pytest.raises(UpstreamTimeout):
+                await asyncio.wait_for(_post(pool, url, timeouts=Timeouts(total_s=0.5)), 10)
+            assert loop.time() - started >= 0.5  # its own deadline, not the timer's earlier turn
+            assert connections == 1
+        finally:
+            server.close()
+
+    _with_pool(test)
+
+
 def test_a_large_answer_is_read_whole() -> None:
     body = b"x" * 3_000_000  # well past the point where a stream's reading would pause
 

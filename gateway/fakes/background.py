@@ -17,7 +17,8 @@ from gateway.httpserver import HttpProtocol
 
 
 class BackgroundServer:
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, http: type = HttpProtocol) -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, http: type = HttpProtocol,
+                 timeout_keep_alive: int = 5) -> None:
         self.app = app
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose
         # listening socket says so; without it each keep-alive reply waits ~40 ms (Nagle).
@@ -27,7 +28,8 @@ class BackgroundServer:
         self.sock.listen(2048)
         self.host, self.port = self.sock.getsockname()[:2]
         # The gateway's own HTTP protocol by default, for the fakes too: tests see what production serves.
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http=http)
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", http=http,
+                                timeout_keep_alive=timeout_keep_alive)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"server:{self.port}", daemon=True)
 
