@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
+from starlette.types import Scope
 
 from gateway import api_docs as docs
 from gateway import jsonio, streaming
@@ -59,13 +60,14 @@ class OpenAIAPI:
         rt.chat_request(request_id)
         try:
             snapshot = self.registry.snapshot
-            key = snapshot.auth.authenticate(request.headers)
-            req = _parse(await self._read_body(request))
+            request_headers = _headers(request.scope)
+            key = snapshot.auth.authenticate(request_headers)
+            req = _parse(await self._read_body(request, request_headers))
             rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
-            features = extract_features(req.body, request.headers)
+            features = extract_features(req.body, request_headers)
             decision = snapshot.router.decide(
-                req.model, features, component=request.headers.get(COMPONENT_HEADER), key=key,
+                req.model, features, component=request_headers.get(COMPONENT_HEADER), key=key,
                 sticky_id=request_id, health=self.pipeline.health(),
             )
             stripped = without_hint(req.body)
@@ -134,9 +136,9 @@ class OpenAIAPI:
         except GatewayError as exc:
             return error_response(exc)
 
-    async def _read_body(self, request: Request) -> bytes:
+    async def _read_body(self, request: Request, headers: Mapping[str, str]) -> bytes:
         limit = self.max_body_bytes
-        declared = request.headers.get("content-length")
+        declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
             raise _too_large(limit)
         chunks: list[bytes] = []
@@ -154,6 +156,13 @@ class OpenAIAPI:
                 chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers by (lower-case) name, the first of a repeated one: Starlette's
+    ``request.headers`` answers the same, but scans the list per lookup and raises and catches a
+    KeyError for each header that is not there (most of the chat route's lookups)."""
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
 
 
 def _parse(raw: bytes) -> ChatRequest:

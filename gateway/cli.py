@@ -163,6 +163,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop="uvloop",
         http=HttpProtocol,
         access_log=False,
+        server_header=False,  # no "server: uvicorn": nothing to advertise, a header less per response
         log_level=settings.log_level,
     )
     return 0
