@@ -9,6 +9,12 @@ request at a time per connection, idle connections reused newest first, a timer 
 (armed once and left armed from one exchange to the next: when it fires it looks at the deadline
 of the exchange in progress, if any, rather than being set and cancelled for each request).
 
+A request is written from a callback (``loop.call_soon``), so that the requests started in one
+turn of the event loop are written one after the other: written at once, each woke the upstream
+server (another process, often on another core) on its own; together, one wake-up serves
+several (our reading). Measured with ``bench.compete``-style load on one core, OpenAI path:
+1.052-1.067 times the requests per second.
+
 Promises:
 - The request is written as one buffer; a header value with a line break is refused, never sent.
 - ``send`` is an async context manager: a response not read to its end when the context exits
@@ -186,8 +192,11 @@ class _Connection(asyncio.Protocol):
         self.due = now + timeouts.total_s
         if self.timer is None or self.timer_at > self.due:
             self._arm(self.due)
-        assert self.transport is not None
-        self.transport.write(payload)
+        self.loop.call_soon(self._write, payload)  # with the turn's other writes: see the module's docstring
+
+    def _write(self, payload: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():  # not given up meanwhile
+            self.transport.write(payload)
 
     async def wait(self, until_complete: bool) -> None:
         while self.error is None and not (self.complete if until_complete else self.headers_done):
