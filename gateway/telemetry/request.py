@@ -3,10 +3,10 @@
 The middleware opens a ``RequestTelemetry`` per request and ends it when the response (or
 the stream) is over. The chat handler fills it in: the parsed request, the routing decision
 (its provenance, ``grove.route.*``, on the SERVER span: without a span of its own the OpenAI
-path served 4 % more requests per second, ``bench.compete``; routing takes microseconds), and it is the pipeline's
-``Observer``, handing out an ``AttemptSpan`` per upstream attempt. At the end it records the request's metrics, its
-usage (for ``/admin/usage``), its live performance figures (``/admin/perf``) and its access
-log line, once, whichever way it ended.
+path served 4 % more requests per second, ``bench.compete``; routing takes microseconds), and
+it is the pipeline's ``Observer``, handing out an ``AttemptSpan`` per upstream attempt. At the
+end it records the request's metrics, its usage (for ``/admin/usage``), its live performance
+figures (``/admin/perf``) and its access log line, once, whichever way it ended.
 """
 
 from __future__ import annotations
