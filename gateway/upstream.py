@@ -87,7 +87,6 @@ class _Connection(asyncio.Protocol):
         self.open = True
         self.idle_since = 0.0
         self.timer: asyncio.TimerHandle | None = None
-        self.timer_at = 0.0  # the loop time ``timer`` fires at
         self.due: float | None = None  # the exchange in progress times out then (loop time); None: no exchange
         self._reset()
 
@@ -190,7 +189,7 @@ class _Connection(asyncio.Protocol):
             self.idle_limit = timeouts.total_s
             self.last_read = now
         self.due = now + timeouts.total_s
-        if self.timer is None or self.timer_at > self.due:
+        if self.timer is None or self.timer.when() > self.due:
             self._arm(self.due)
         self.loop.call_soon(self._write, payload)  # with the turn's other writes: see the module's docstring
 
@@ -277,7 +276,7 @@ class _Connection(asyncio.Protocol):
     def _arm(self, when: float) -> None:
         if self.timer is not None:
             self.timer.cancel()
-        self.timer, self.timer_at = self.loop.call_at(when, self._check), when
+        self.timer = self.loop.call_at(when, self._check)
 
     def _check(self) -> None:
         """The timer fired: fail the exchange in progress if its time is up, else look again when it

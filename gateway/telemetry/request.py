@@ -80,9 +80,7 @@ class RequestTelemetry:
         self.primary = decision.chain[0] if decision.chain else ""
         self.outcome = outcome
         if self.span.is_recording():  # otherwise nothing is: skip building attributes
-            attrs: dict[str, Any] = {
-                n.GROVE_REQUEST_MODEL: decision.requested,
-                n.GROVE_ROUTE_NAME: self.route,
+            attrs: dict[str, Any] = {  # the requested model and the route: at the end (_chat_attrs)
                 n.GROVE_ROUTE_STRATEGY: decision.strategy,
                 n.GROVE_ROUTE_RULE: decision.rule,
                 n.GROVE_ROUTE_CANDIDATES: len(decision.candidates),
