@@ -18,6 +18,13 @@ second. Writing each write with the next one at once, the same system calls with
 for the turn's end, gave 0.995-1.016: the gain seems to come from a turn's answers leaving
 together (our reading, not measured further).
 
+The turn's end is one callback for all of a loop's connections (``_TurnEnd``): the writes that
+waited go out one after the other, then what requests asked to run after their answers
+(``scope[AFTER_WRITES]``: the telemetry's bookkeeping). When that bookkeeping ran at the end of
+the request, before the turn's end, each answer waited for it: at one connection the added
+latency fell by ~0.06 ms without it in the way (0.78 -> 0.72 ms, interleaved runs), and
+``bench.compete`` gave 1.02 times the requests per second (median of ten runs, 0.975-1.071).
+
 Two more of uvicorn's per-request costs are cut, behaviour unchanged:
 - A response's headers are checked for forbidden bytes with one search over all the names and
   one over all the values, where uvicorn searches each name and each value (two regular
@@ -35,6 +42,8 @@ method is the real transport's.
 from __future__ import annotations
 
 import asyncio
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import (
@@ -46,16 +55,72 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 
 
+AFTER_WRITES = "grove.after_writes"
+"""The scope key of ``after(callback, *args)``: ``callback(*args)`` runs once the responses written
+in this turn of the event loop have gone out (``_TurnEnd``). Only this protocol's requests have it."""
+
+
+class _TurnEnd:
+    """The end of an event loop's turn, one for all its connections: the writes that waited go
+    out one after the other, then the callbacks that were to run after them (a request's
+    bookkeeping: ``telemetry.middleware``), so that no answer waits for them."""
+
+    __slots__ = ("_loop", "_transports", "_after", "_scheduled")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._transports: list[_GatheringTransport] = []
+        self._after: list[tuple[Callable[..., object], tuple[Any, ...]]] = []
+        self._scheduled = False
+
+    def wrote(self, transport: _GatheringTransport) -> None:
+        self._transports.append(transport)
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def after(self, callback: Callable[..., object], *args: Any) -> None:
+        self._after.append((callback, args))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._run)
+
+    def _run(self) -> None:
+        self._scheduled = False
+        transports, self._transports = self._transports, []
+        after, self._after = self._after, []
+        for transport in transports:
+            self._guarded(transport.end_of_turn, ())
+        for callback, args in after:
+            self._guarded(callback, args)
+
+    def _guarded(self, callback: Callable[..., object], args: tuple[Any, ...]) -> None:
+        try:
+            callback(*args)
+        except Exception as exc:  # noqa: BLE001 - reported as the loop reports a failed callback; the others still run
+            self._loop.call_exception_handler({"message": f"Exception in callback {callback!r}", "exception": exc})
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TurnEnd] = weakref.WeakKeyDictionary()
+
+
+def _turn_end(loop: asyncio.AbstractEventLoop) -> _TurnEnd:
+    turn = _TURNS.get(loop)
+    if turn is None:
+        turn = _TURNS[loop] = _TurnEnd(loop)
+    return turn
+
+
 class _GatheringTransport:
     """The connection's transport as uvicorn sees it: writes wait for the end of the turn, or until
     ``BURST`` of them are waiting."""
 
-    __slots__ = ("_transport", "_loop", "_pending", "_scheduled")
+    __slots__ = ("_transport", "_turn", "_pending", "_scheduled")
     BURST = 3
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport, turn: _TurnEnd) -> None:
         self._transport = transport
-        self._loop = loop
+        self._turn = turn
         self._pending: list[bytes] = []
         self._scheduled = False
 
@@ -70,9 +135,9 @@ class _GatheringTransport:
             self.flush()
         elif not self._scheduled:
             self._scheduled = True
-            self._loop.call_soon(self._end_of_turn)
+            self._turn.wrote(self)
 
-    def _end_of_turn(self) -> None:
+    def end_of_turn(self) -> None:
         self._scheduled = False
         self.flush()
 
@@ -148,13 +213,15 @@ class HttpProtocol(HttpToolsProtocol):
     _idle_since: float | None = None  # loop time the last response completed; None while one is in progress
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(_GatheringTransport(transport, self.loop))  # type: ignore[arg-type]
+        self._turn = _turn_end(self.loop)
+        super().connection_made(_GatheringTransport(transport, self._turn))  # type: ignore[arg-type]
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.__class__ is RequestResponseCycle:
             cycle.__class__ = _Cycle  # the same object, its response start written by _Cycle.send
+            cycle.scope[AFTER_WRITES] = self._turn.after
 
     # --- keep-alive: one timer while the connection is used (the module's docstring) -------------
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 
 from gateway.fakes.background import BackgroundServer
-from gateway.httpserver import HttpProtocol
+from gateway.httpserver import AFTER_WRITES, HttpProtocol
 
 WRITES: list[bytes] = []  # what reached the real transports of the server below
 
@@ -41,16 +42,26 @@ class App:
     def __init__(self) -> None:
         self.release: asyncio.Event | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.after_ran = threading.Event()
+        self.loop_errors: list[dict[str, Any]] = []
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await receive()
             self.loop, self.release = asyncio.get_running_loop(), asyncio.Event()
+            self.loop.set_exception_handler(lambda loop, context: self.loop_errors.append(context))
             await send({"type": "lifespan.startup.complete"})
             await receive()
             await send({"type": "lifespan.shutdown.complete"})
             return
         path = scope["path"]
+        if path == "/after":  # work to do once the answer is out: a failing callback, then one that looks
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"5")]})
+            await send({"type": "http.response.body", "body": b"hello"})
+            after = scope[AFTER_WRITES]
+            after(_fail, "bookkeeping failed")
+            after(self._after, len(WRITES))
+            return
         if path == "/reused":  # a bytearray body the app changes before the turn is over
             buffer = bytearray(b"first")
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"10")]})
@@ -80,6 +91,15 @@ class App:
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"hello"})
+
+
+    def _after(self, writes_when_registered: int) -> None:
+        WRITES.append(b"after: %d writes before it was registered" % writes_when_registered)
+        self.after_ran.set()
+
+
+def _fail(message: str) -> None:
+    raise RuntimeError(message)
 
 
 @pytest.fixture
@@ -189,3 +209,19 @@ def test_a_burst_of_chunks_does_not_hold_the_first_until_the_last(server: tuple[
     # The head goes out with the first chunks, before the last is even written.
     assert WRITES[0].startswith(b"HTTP/1.1 200 OK\r\n") and b"one" in WRITES[0] and b"three" not in WRITES[0]
     assert b"".join(WRITES) == got
+
+
+def test_work_after_a_response_runs_once_the_response_went_out(server: tuple[BackgroundServer, App]) -> None:
+    """What a request registers with ``scope[AFTER_WRITES]`` (the telemetry's bookkeeping) runs
+    after the turn's writes went out, not before them; a callback that fails is reported to the
+    loop and the ones after it still run."""
+    running, app = server
+    with _connect(running) as sock:
+        sock.sendall(_get("/after"))
+        assert _read_until(sock, b"\r\n\r\nhello").endswith(b"hello")
+    assert app.after_ran.wait(10)
+    # When the app registered it, the response was only waiting for the turn's end (0 writes);
+    # when it ran, the response had been written.
+    assert WRITES[-1] == b"after: 0 writes before it was registered"
+    assert len(WRITES) == 2 and WRITES[0].startswith(b"HTTP/1.1 200 OK\r\n") and WRITES[0].endswith(b"hello")
+    assert [str(e.get("exception")) for e in app.loop_errors] == ["bookkeeping failed"]

@@ -3,6 +3,8 @@
 It opens a ``RequestTelemetry`` (continuing an incoming ``traceparent``), leaves it in the
 scope for the handlers (``REQUEST_TELEMETRY``), adds ``traceparent`` and ``x-grove-trace-id``
 to the response headers, and ends it when the app is done: for a stream, after its last byte.
+With the gateway's own server (``httpserver``) the end (metrics, usage, access log, the span's
+encoding) runs once the response's last bytes went out, so that the answer does not wait for it.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.httpserver import AFTER_WRITES
 from gateway.telemetry.core import Telemetry
 from gateway.telemetry.request import RequestTelemetry
 
@@ -52,10 +55,17 @@ class TelemetryMiddleware:
         try:
             await self.app(scope, receive, send_with_trace)
         finally:
-            try:
-                rt.end(status, self._template(scope.get("route")))
-            except Exception:  # noqa: BLE001 - telemetry must never fail a request
-                log.exception("recording the end of %s %s failed", rt.method, rt.path)
+            after = scope.get(AFTER_WRITES)
+            if after is not None:  # the gateway's own server: once the response's last bytes went out
+                after(self._end, rt, status, scope.get("route"))
+            else:
+                self._end(rt, status, scope.get("route"))
+
+    def _end(self, rt: RequestTelemetry, status: int, route: Any) -> None:
+        try:
+            rt.end(status, self._template(route))
+        except Exception:  # noqa: BLE001 - telemetry must never fail a request
+            log.exception("recording the end of %s %s failed", rt.method, rt.path)
 
     def _template(self, route: Any) -> str | None:
         """``http.route``: the matched route's path, converters dropped (``{model_id:path}`` →
