@@ -53,6 +53,7 @@ from uvicorn.protocols.http.httptools_impl import (
     HttpToolsProtocol,
     RequestResponseCycle,
 )
+from uvicorn.server import ServerState
 
 
 AFTER_WRITES = "grove.after_writes"
@@ -101,13 +102,15 @@ class _TurnEnd:
             self._loop.call_exception_handler({"message": f"Exception in callback {callback!r}", "exception": exc})
 
 
-_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _TurnEnd] = weakref.WeakKeyDictionary()
+_TURNS: weakref.WeakKeyDictionary[ServerState, _TurnEnd] = weakref.WeakKeyDictionary()
+"""A server's turn end, by the state uvicorn shares among the server's connections (one server,
+one loop): it goes with the server. (Keyed by the loop, the entry would keep its own key alive.)"""
 
 
-def _turn_end(loop: asyncio.AbstractEventLoop) -> _TurnEnd:
-    turn = _TURNS.get(loop)
+def _turn_end(state: ServerState, loop: asyncio.AbstractEventLoop) -> _TurnEnd:
+    turn = _TURNS.get(state)
     if turn is None:
-        turn = _TURNS[loop] = _TurnEnd(loop)
+        turn = _TURNS[state] = _TurnEnd(loop)
     return turn
 
 
@@ -213,7 +216,7 @@ class HttpProtocol(HttpToolsProtocol):
     _idle_since: float | None = None  # loop time the last response completed; None while one is in progress
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._turn = _turn_end(self.loop)
+        self._turn = _turn_end(self.server_state, self.loop)
         super().connection_made(_GatheringTransport(transport, self._turn))  # type: ignore[arg-type]
 
     def on_headers_complete(self) -> None:

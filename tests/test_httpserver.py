@@ -5,6 +5,7 @@ server closes the connection after arrives whole."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import socket
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from gateway.fakes.background import BackgroundServer
+from gateway import httpserver
 from gateway.httpserver import AFTER_WRITES, HttpProtocol
 
 WRITES: list[bytes] = []  # what reached the real transports of the server below
@@ -225,3 +227,19 @@ def test_work_after_a_response_runs_once_the_response_went_out(server: tuple[Bac
     assert WRITES[-1] == b"after: 0 writes before it was registered"
     assert len(WRITES) == 2 and WRITES[0].startswith(b"HTTP/1.1 200 OK\r\n") and WRITES[0].endswith(b"hello")
     assert [str(e.get("exception")) for e in app.loop_errors] == ["bookkeeping failed"]
+
+
+def test_a_servers_turn_end_goes_with_the_server() -> None:
+    """The end-of-turn object a server's connections share is the server's: nothing of a
+    stopped server (its loop included) is kept."""
+    def serve_one_request() -> None:
+        with BackgroundServer(App(), http=RecordingProtocol) as running, _connect(running) as sock:
+            sock.sendall(_get("/small"))
+            assert _read_until(sock, b"\r\n\r\nhello").endswith(b"hello")
+            assert len(httpserver._TURNS) == before + 1
+
+    gc.collect()  # the servers of the tests before
+    before = len(httpserver._TURNS)
+    serve_one_request()
+    gc.collect()
+    assert len(httpserver._TURNS) == before
