@@ -1,11 +1,12 @@
-"""The OpenAI-compatible HTTP surface: chat completions, models, health."""
+"""The HTTP surface of the models: every endpoint of ``gateway.endpoints``, models, health."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
@@ -15,54 +16,65 @@ from gateway import api_docs as docs
 from gateway import jsonio, streaming
 from gateway.auth import check_allowed
 from gateway.cost import format_usd
-from gateway.errors import GatewayError, InvalidRequest, LimitExceeded, PayloadTooLarge
+from gateway.endpoints import Endpoint, openai_error_response, servable
+from gateway.endpoints.chat import CHAT
+from gateway.errors import GatewayError, LimitExceeded, PayloadTooLarge
 from gateway.decisions import DecisionLog, DecisionRecord
 from gateway.ids import IdSource
 from gateway.limits import Limiter
 from gateway.openapi import ApiRoute
 from gateway.pipeline import Outcome, Pipeline
-from gateway.providers.base import ChatRequest
 from gateway.registry import LITELLM_KINDS, Registry
 from gateway.routing import COMPONENT_HEADER, extract_features, without_hint
 from gateway.store import StoreUnavailable
 from gateway.telemetry.middleware import request_telemetry
-from gateway.wire import parse_chat_request
 
 JSON = "application/json"
-CHAT_PATH = "/v1/chat/completions"
+CHAT_PATH = CHAT.path
 
 
 def error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) -> Response:
-    return Response(exc.body(), status_code=exc.status, media_type=JSON, headers={**(headers or {}), **exc.headers})
+    return openai_error_response(exc, headers)
 
 
-class OpenAIAPI:
+class ModelAPI:
+    """The model endpoints (``gateway.endpoints``), each through the same parse → auth → route →
+    limits → attempts → telemetry path; ``/v1/models``."""
+
     def __init__(self, registry: Registry, pipeline: Pipeline, decisions: DecisionLog, max_body_bytes: int,
-                 limiter: Limiter) -> None:
+                 limiter: Limiter, endpoints: Sequence[Endpoint] = (CHAT,)) -> None:
         self.registry = registry
         self.pipeline = pipeline
         self.decisions = decisions
         self.max_body_bytes = max_body_bytes
         self.limiter = limiter
+        self.endpoints = tuple(endpoints)
         self._ids = IdSource()
+        self.handlers: dict[str, Callable[[Request], Awaitable[Response]]] = {
+            endpoint.path: partial(self.serve, endpoint) for endpoint in self.endpoints}
+        """The POST handler of each endpoint's path."""
 
     def routes(self) -> list[ApiRoute]:
         return [
-            ApiRoute(CHAT_PATH, self.chat_completions, methods={"POST": docs.CHAT_COMPLETIONS}),
+            *(ApiRoute(endpoint.path, self.handlers[endpoint.path], methods={"POST": endpoint.doc})
+              for endpoint in self.endpoints),
             ApiRoute("/v1/models", self.list_models, methods={"GET": docs.LIST_MODELS}),
             ApiRoute("/v1/models/{model_id:path}", self.get_model, methods={"GET": docs.GET_MODEL}),
         ]
 
     async def chat_completions(self, request: Request) -> Response:
+        return await self.serve(CHAT, request)
+
+    async def serve(self, endpoint: Endpoint, request: Request) -> Response:
         request_id = self._ids.hex()
         headers = {"x-grove-request-id": request_id}
         rt = request_telemetry(request.scope)
-        rt.chat_request(request_id)
+        rt.chat_request(request_id, endpoint.name, endpoint.operation)
         try:
             snapshot = self.registry.snapshot
             request_headers = _headers(request.scope)
             key = snapshot.auth.authenticate(request_headers)
-            req = _parse(await self._read_body(request, request_headers))
+            req = await endpoint.parse(await self._read_body(request, request_headers))
             rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
             features = extract_features(req.body, request_headers)
@@ -70,11 +82,12 @@ class OpenAIAPI:
                 req.model, features, component=request_headers.get(COMPONENT_HEADER), key=key,
                 sticky_id=request_id, health=self.pipeline.health(),
             )
-            stripped = without_hint(req.body)
+            chain = servable(endpoint, snapshot.chain(decision.chain))
+            stripped = without_hint(req.body) if endpoint is CHAT else None
             if stripped is not None:  # the routing hint is the gateway's, not the upstream's
                 req = replace(req, body=stripped, raw=jsonio.dumps(stripped))
         except GatewayError as exc:
-            return error_response(exc, headers)
+            return endpoint.error_response(exc, headers)
         out = Outcome()
         rt.routed(decision, out)
         headers["x-grove-decision-id"] = request_id
@@ -88,7 +101,6 @@ class OpenAIAPI:
         ticket = None
         try:
             ticket = await self.limiter.admit(key, request_id, features)  # None: no limits, no store call
-            chain = snapshot.chain(decision.chain)
             if self.registry.bridge_loading is not None and any(d.provider_kind in LITELLM_KINDS for d in chain):
                 await asyncio.shield(self.registry.bridge_loading)  # only in the gateway's first seconds
             if req.stream:
@@ -98,17 +110,21 @@ class OpenAIAPI:
                     self.decisions.record(record)
                     if ticket is not None:
                         self.limiter.settle_later(ticket, rt.usage, rt.cost_usd, served=True)
+                    if out.translator is not None and out.status < 400:
+                        endpoint.finished(req, out.translator)
 
-                stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt)
+                stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt, endpoint=endpoint)
                 _outcome_headers(headers, out)
                 return streaming.SSEResponse(stream.body, {**headers, **streaming.HEADERS})
-            completion = await self.pipeline.complete(req, chain, out, observer=rt)
+            completion = await self.pipeline.complete(req, chain, out, observer=rt, endpoint=endpoint)
             _outcome_headers(headers, out)
             if rt.cost_usd is not None:
                 headers["x-grove-cost-usd"] = format_usd(rt.cost_usd)
             self.decisions.record(record)
             if ticket is not None:  # its tokens and cost count before the client can send the next
                 await self.limiter.settle(ticket, rt.usage, rt.cost_usd, served=True)
+            if out.translator is not None:
+                endpoint.finished(req, out.translator)
             return Response(completion.body, media_type=JSON, headers=headers)
         except GatewayError as exc:
             out.status = exc.status
@@ -118,7 +134,7 @@ class OpenAIAPI:
             self.decisions.record(record)
             if ticket is not None:
                 await self.limiter.settle(ticket, rt.usage, rt.cost_usd, served=out.served_by is not None)
-            return error_response(exc, headers)
+            return endpoint.error_response(exc, headers)
 
     async def list_models(self, request: Request) -> Response:
         try:
@@ -163,12 +179,6 @@ def _headers(scope: Scope) -> dict[str, str]:
     ``request.headers`` answers the same, but scans the list per lookup and raises and catches a
     KeyError for each header that is not there (most of the chat route's lookups)."""
     return {name.decode("latin-1"): value.decode("latin-1") for name, value in reversed(scope["headers"])}
-
-
-def _parse(raw: bytes) -> ChatRequest:
-    if not raw:
-        raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
-    return parse_chat_request(raw)
 
 
 def _too_large(limit: int) -> PayloadTooLarge:

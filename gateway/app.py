@@ -21,10 +21,11 @@ from gateway import accesslog, api_docs, cpupin, jsonio
 from gateway.admin.api import AdminAPI
 from gateway.admin.console import ROOT as CONSOLE_ROOT, Console
 from gateway.admin.model_test import ModelTester
-from gateway.api import CHAT_PATH, OpenAIAPI, error_response, health_routes
+from gateway.api import ModelAPI, error_response, health_routes
 from gateway.breaker import Breakers
 from gateway.catalog import Catalog
 from gateway.decisions import DecisionLog
+from gateway.endpoints.chat import CHAT
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import Limiter
 from gateway.livecatalog import LiveCatalog
@@ -73,7 +74,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     decisions = DecisionLog(store)
     limiter = Limiter(store, on_exceeded=lambda key, limit, retry_after_s: events.publish(
         "limit.exceeded", {"key": key, "limit": limit, "retry_after_s": round(retry_after_s, 3)}))
-    api = OpenAIAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter)
+    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter, endpoints=(CHAT,))
 
     def publish(kind: str, data: dict[str, object]) -> None:
         events.publish(kind, data)
@@ -133,7 +134,10 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         if exc.status_code == 405:
             return error_response(MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}."))
         if exc.status_code == 404:
-            return error_response(NotFound(f"There is no endpoint {request.method} {request.url.path}."))
+            return error_response(NotFound(
+                f"There is no endpoint {request.method} {request.url.path}. The gateway serves "
+                + ", ".join(f"POST {endpoint.path}" for endpoint in api.endpoints)
+                + ", GET /v1/models and GET /v1/models/{model}."))
         err = GatewayError(str(exc.detail))
         err.status = exc.status_code  # type: ignore[misc]
         return error_response(err)
@@ -158,7 +162,6 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         return Response(document[0], media_type="application/json")
 
     api_routes = api.routes()
-    (chat,) = [route for route in api_routes if route.path == CHAT_PATH]
     app = Starlette(
         routes=[
             *api_routes, *health_routes(registry),
@@ -168,7 +171,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             *Console(settings.admin_key, console_dir).routes(),
         ],
         middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry),
-                    Middleware(HotPath, route=chat, path=CHAT_PATH, handler=api.chat_completions)],
+                    Middleware(HotPath, routes=[r for r in api_routes if r.path in api.handlers],
+                               handlers=api.handlers)],
         lifespan=lifespan,
         exception_handlers={HTTPException: http_error, GatewayError: gateway_error, Exception: unexpected},
     )

@@ -211,6 +211,9 @@ class ModelSpec(BaseModel):
     capabilities: Capabilities
     supports: Supports = Supports()
     prices: Prices
+    mode: Literal["chat", "embedding"] = Field(
+        "chat", description="what the model does: chat (chat completions, Responses, Messages, legacy "
+        "completions) or embedding (POST /v1/embeddings)")
     status: Literal["active", "deprecated", "retired"] = "active"
     successor: Name | None = None
 

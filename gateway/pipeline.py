@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gateway.breaker import Breakers
+from gateway.endpoints import Endpoint
+from gateway.endpoints.chat import CHAT
 from gateway.errors import (
     ContextTooLong,
     GatewayError,
@@ -40,7 +42,6 @@ from gateway.redact import Redactor
 from gateway.registry import Deployment
 from gateway.routing import Health
 from gateway.stats import Stats
-from gateway.streaming import DONE, error_event, frame
 from gateway.telemetry.observer import UNWATCHED, AttemptWatch, Observer
 from gateway.upstream import Timeouts, UpstreamPool
 
@@ -120,17 +121,18 @@ class Pipeline:
         return Health(self.breakers.recently_open(), self.stats.latency_ms, self.stats.error_rate)
 
     async def complete(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
-                       observer: Observer = UNWATCHED) -> Completion:
+                       observer: Observer = UNWATCHED, endpoint: Endpoint = CHAT) -> Completion:
         async def attempt(deployment: Deployment, translator: Translator, remaining: float,
                           watch: AttemptWatch) -> Completion:
             completion = await send_once(self.pool, deployment, translator, remaining)
             watch.completed(completion)
             return completion
 
-        return await self._run(req, chain, out, attempt, observer)
+        return await self._run(req, chain, out, attempt, observer, endpoint)
 
     async def stream(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
-                     on_close: Callable[[], None] | None = None, observer: Observer = UNWATCHED) -> Stream:
+                     on_close: Callable[[], None] | None = None, observer: Observer = UNWATCHED,
+                     endpoint: Endpoint = CHAT) -> Stream:
         """Commit a stream; ``on_close`` runs when it has ended, however it ended."""
         async def attempt(deployment: Deployment, translator: Translator, remaining: float,
                           watch: AttemptWatch) -> _Opened:
@@ -156,12 +158,13 @@ class Pipeline:
             watch.first_chunk(first)
             return _Opened(deployment, stack, events, translator, first, ended, watch)
 
-        opened = await self._run(req, chain, out, attempt, observer)
-        return Stream(self._relay(opened, out, on_close))
+        opened = await self._run(req, chain, out, attempt, observer, endpoint)
+        return Stream(self._relay(opened, out, on_close, endpoint))
 
     async def _run(
         self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
         attempt: Callable[[Deployment, Translator, float, AttemptWatch], Awaitable[T]], observer: Observer,
+        endpoint: Endpoint,
     ) -> T:
         policy = self.policy
         deadline = time.monotonic() + policy.deadline_s
@@ -185,7 +188,7 @@ class Pipeline:
                 previous = (out.attempts[-1].deployment, out.attempts[-1].outcome) if out.attempts else None
                 watch = observer.attempt(deployment, len(out.attempts) + 1, state, previous)
                 try:
-                    translator = deployment.provider.translator(req, deployment.model.upstream_model)
+                    translator = endpoint.translator(deployment, req)
                     result = await attempt(deployment, translator, remaining, watch)
                 except UpstreamError as exc:
                     delay = await self._failed(out, deployment, started, exc, state, try_number, watch)
@@ -237,8 +240,10 @@ class Pipeline:
                           for a in out.attempts)
         return UpstreamUnavailable(f"All {len(out.attempts)} attempts failed: {tried}.", code="all_attempts_failed")
 
-    async def _relay(self, opened: _Opened, out: Outcome, on_close: Callable[[], None] | None) -> AsyncIterator[bytes]:
+    async def _relay(self, opened: _Opened, out: Outcome, on_close: Callable[[], None] | None,
+                     endpoint: Endpoint) -> AsyncIterator[bytes]:
         translator, watch = opened.translator, opened.watch
+        frame, error_event = endpoint.sse.frame, endpoint.sse.error_event
         error: UpstreamError | None = None
         finished = False
         async with opened.stack:
@@ -274,7 +279,8 @@ class Pipeline:
                 watch.stream_ended(translator.usage, error, cancelled=not finished)
                 if on_close is not None:
                     on_close()
-            yield DONE
+            if endpoint.sse.done:
+                yield endpoint.sse.done
 
 
 async def send_once(pool: UpstreamPool, deployment: Deployment, translator: Translator,

@@ -154,7 +154,7 @@ def test_non_stream_span_tree(start_traced: TracedFactory, demo_config: Path, fa
     assert reply.usage.prompt_tokens == 1
     assert dict(server.attributes) == {  # the routing decision's provenance included
         **_server_attrs(), "user_agent.original": raw.http_request.headers["user-agent"],
-        "grove.request.id": request_id, "grove.request.model": "default", "grove.route.name": "default",
+        "grove.request.id": request_id, "grove.endpoint": "chat", "grove.request.model": "default", "grove.route.name": "default",
         "grove.route.strategy": "chain", "grove.route.rule": "route", "grove.route.candidates": 3,
         "grove.route.chain": ("gpt-4.1-mini@1", "claude-sonnet-4-5@1", "gemini-2.5-flash@1"),
         "grove.route.exclusions": (), "grove.decision.id": request_id,

@@ -62,7 +62,7 @@ def test_one_line_per_request(start_traced: TracedFactory, demo_config: Path, ac
     assert line == {
         "time": line["time"], "trace_id": resp.headers["x-grove-trace-id"], "method": "POST",
         "path": "/v1/chat/completions", "status": 200, "latency_ms": line["latency_ms"],
-        "request_id": resp.headers["x-grove-request-id"], "requested": "default", "route": "default",
+        "request_id": resp.headers["x-grove-request-id"], "endpoint": "chat", "requested": "default", "route": "default",
         "model": "gpt-4.1-mini@1", "key": None, "stream": False, "attempts": 1, "outcomes": ["ok"], "ttft_ms": None,
         "input_tokens": usage["prompt_tokens"], "output_tokens": usage["completion_tokens"],
         "cached_input_tokens": 0, "cost_usd": float(resp.headers["x-grove-cost-usd"]),

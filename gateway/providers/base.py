@@ -18,13 +18,21 @@ from gateway.errors import UpstreamError
 
 @dataclass(frozen=True, slots=True)
 class ChatRequest:
-    """A validated OpenAI chat-completions request. ``body`` is the parsed JSON: never mutate it."""
+    """A validated request of one of the gateway's endpoints. Never mutate ``body`` or ``source``.
+
+    For chat completions ``body`` is the parsed JSON and ``raw`` its bytes. For the other
+    endpoints (``endpoint`` names it: ``gateway.endpoints``) ``raw`` is the client's bytes,
+    ``source`` their parsed JSON, and ``body`` a chat-shaped view of it (model, messages' text,
+    tools, limits, temperature, user) that routing, limits and telemetry read as they read chat.
+    """
 
     body: dict[str, Any]
     raw: bytes
     model: str
     stream: bool
     include_usage: bool
+    endpoint: str = "chat"
+    source: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,7 @@ class Telemetry:
         """Probes and scrapes: spans and metrics, but no access log line."""
         self.provider_url: Callable[[str], str | None] = lambda provider_id: None
         self.breaker_states: dict[str, str] = {}
-        self._deployments: dict[int, tuple[Deployment, DeploymentInfo]] = {}
+        self._deployments: dict[tuple[int, str], tuple[Deployment, DeploymentInfo]] = {}
         self._propagator = TraceContextTextMapPropagator()
 
         attributes: dict[str, Any] = {"service.name": otel.service_name, "service.version": __version__}
@@ -229,14 +229,15 @@ class Telemetry:
         ]
         return RequestTelemetry(self, span, method, path, trace_id, headers)
 
-    def deployment_info(self, deployment: Deployment) -> DeploymentInfo:
-        cached = self._deployments.get(id(deployment))
+    def deployment_info(self, deployment: Deployment, operation: str = n.OPERATION_CHAT) -> DeploymentInfo:
+        """The attempt attributes of ``deployment`` for ``operation`` (``gen_ai.operation.name``)."""
+        cached = self._deployments.get((id(deployment), operation))
         if cached is not None and cached[0] is deployment:
             return cached[1]
-        info = self._info(deployment)
+        info = self._info(deployment, operation)
         if len(self._deployments) > 10_000:  # deployments of old catalogs
             self._deployments.clear()
-        self._deployments[id(deployment)] = (deployment, info)
+        self._deployments[(id(deployment), operation)] = (deployment, info)
         return info
 
     def prepare(self, deployments: Iterable[Deployment]) -> None:
@@ -250,12 +251,12 @@ class Telemetry:
         encoder, content_type = choose_encoder(accept or "")
         return encoder(self.prometheus), content_type
 
-    def _info(self, deployment: Deployment) -> DeploymentInfo:
+    def _info(self, deployment: Deployment, operation: str) -> DeploymentInfo:
         model: ModelSpec = deployment.model
         base_url = self.provider_url(deployment.provider_id)
         provider = n.provider_name(deployment.provider_kind, deployment.provider_id, base_url)
         common: dict[str, Any] = {
-            n.GEN_AI_OPERATION_NAME: n.OPERATION_CHAT,
+            n.GEN_AI_OPERATION_NAME: operation,
             n.GEN_AI_PROVIDER_NAME: provider,
             n.GEN_AI_REQUEST_MODEL: model.upstream_model,
         }
@@ -263,7 +264,7 @@ class Telemetry:
         if server is not None:
             common[n.SERVER_ADDRESS], common[n.SERVER_PORT] = server
         span_attrs = {**common, n.GROVE_DEPLOYMENT: deployment.key, n.GROVE_PROVIDER_ID: deployment.provider_id}
-        return DeploymentInfo(f"{n.OPERATION_CHAT} {model.upstream_model}", span_attrs, tuple(common.items()))
+        return DeploymentInfo(f"{operation} {model.upstream_model}", span_attrs, tuple(common.items()))
 
     def _breaker_points(self) -> list[tuple[Attrs, float]]:
         return [(((n.GROVE_DEPLOYMENT, key),), float(n.BREAKER_STATE_VALUES.get(state, 0)))

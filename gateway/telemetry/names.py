@@ -32,6 +32,8 @@ GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
 OPERATION_CHAT = "chat"
+OPERATION_EMBEDDINGS = "embeddings"
+OPERATION_TEXT_COMPLETION = "text_completion"
 
 # --- general and HTTP attributes ----------------------------------------------------------------
 ERROR_TYPE = "error.type"
@@ -50,6 +52,7 @@ HTTP_METHODS = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH"
 
 # --- the gateway's own --------------------------------------------------------------------------
 GROVE_REQUEST_ID = "grove.request.id"
+GROVE_ENDPOINT = "grove.endpoint"
 GROVE_REQUEST_MODEL = "grove.request.model"
 """The ``model`` the client sent: a model id, a route name or ``auto``."""
 GROVE_ROUTE_NAME = "grove.route.name"

@@ -36,7 +36,7 @@ _REQUEST_PARAMS = (
 
 
 class RequestTelemetry:
-    __slots__ = ("tel", "span", "started", "method", "path", "trace_id", "trace_headers", "chat",
+    __slots__ = ("tel", "span", "started", "method", "path", "trace_id", "trace_headers", "chat", "endpoint", "operation",
                  "request_id", "req", "key", "requested", "route", "primary", "outcome", "served_key", "usage",
                  "cost_usd", "ttft_s", "upstream_s", "backoff_s", "output", "_params", "_inputs", "ended")
 
@@ -48,6 +48,8 @@ class RequestTelemetry:
         self.method, self.path = method, path
         self.trace_id, self.trace_headers = trace_id, trace_headers
         self.chat = False
+        self.endpoint = "chat"
+        self.operation = n.OPERATION_CHAT
         self.request_id: str | None = None
         self.req: ChatRequest | None = None
         self.key: str | None = None
@@ -68,8 +70,10 @@ class RequestTelemetry:
 
     # --- filled in by the chat handler ----------------------------------------------------------
 
-    def chat_request(self, request_id: str) -> None:
+    def chat_request(self, request_id: str, endpoint: str = "chat", operation: str = n.OPERATION_CHAT) -> None:
+        """A request to one of the model endpoints (``gateway.endpoints``), whichever it is."""
         self.chat, self.request_id = True, request_id
+        self.endpoint, self.operation = endpoint, operation
 
     def parsed(self, req: ChatRequest, key: str | None) -> None:
         self.req, self.key, self.requested = req, key, req.model
@@ -126,7 +130,8 @@ class RequestTelemetry:
         if previous is not None and previous[0] != deployment.key:
             route: Attrs = ((n.GROVE_ROUTE_NAME, self.route),) if self.route else ()
             tel.instruments.fallbacks.add(1, ((n.GROVE_FALLBACK_REASON, previous[1]), *route))
-        return AttemptSpan(self, deployment, tel.deployment_info(deployment), number, breaker, previous)
+        return AttemptSpan(self, deployment, tel.deployment_info(deployment, self.operation), number, breaker,
+                           previous)
 
     def skipped(self, deployment: Deployment, outcome: str, breaker: str) -> None:
         self.tel.breaker_states[deployment.key] = breaker
@@ -175,7 +180,8 @@ class RequestTelemetry:
         instruments = self.tel.instruments
         route: Attrs = ((n.GROVE_ROUTE_NAME, self.route),) if self.route else ()
         model: Attrs = ((n.GROVE_MODEL, self.served_key),) if self.served_key else ()
-        instruments.requests.add(1, (*route, *model, (n.HTTP_RESPONSE_STATUS_CODE, status)))
+        instruments.requests.add(1, (*route, *model, (n.GROVE_ENDPOINT, self.endpoint),
+                                     (n.HTTP_RESPONSE_STATUS_CODE, status)))
         instruments.overhead.record(max(0.0, elapsed - self.upstream_s - self.backoff_s), route)
         if self.cost_usd:
             instruments.cost.add(self.cost_usd, (*route, *model))
@@ -189,7 +195,7 @@ class RequestTelemetry:
                         out.attempts[-1].deployment != self.primary, self.cost_usd, elapsed)
 
     def _chat_attrs(self) -> dict[str, Any]:
-        attrs: dict[str, Any] = {n.GROVE_REQUEST_ID: self.request_id or ""}
+        attrs: dict[str, Any] = {n.GROVE_REQUEST_ID: self.request_id or "", n.GROVE_ENDPOINT: self.endpoint}
         if self.requested:
             attrs[n.GROVE_REQUEST_MODEL] = self.requested
         if self.route:
@@ -216,7 +222,7 @@ class RequestTelemetry:
         out = self.outcome
         usage = self.usage
         entry.update(
-            request_id=self.request_id, requested=self.requested, route=self.route, model=self.served_key,
+            request_id=self.request_id, endpoint=self.endpoint, requested=self.requested, route=self.route, model=self.served_key,
             key=self.key, stream=self.req.stream if self.req is not None else None,
             attempts=len(out.attempts) if out is not None else 0,
             outcomes=[a.outcome for a in out.attempts] if out is not None else [],

@@ -1,0 +1,53 @@
+"""``POST /v1/chat/completions``: OpenAI's chat format, which every provider adapter speaks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from starlette.responses import Response
+
+from gateway import api_docs as docs
+from gateway import streaming
+from gateway.endpoints import StreamFormat, openai_error_response
+from gateway.errors import GatewayError, InvalidRequest
+from gateway.providers.base import ChatRequest, Translator
+from gateway.wire import parse_chat_request
+
+if TYPE_CHECKING:
+    from gateway.registry import Deployment
+
+PATH = "/v1/chat/completions"
+OPENAI_SSE = StreamFormat(streaming.frame, streaming.DONE, streaming.error_event)
+
+
+class ChatEndpoint:
+    name = "chat"
+    path = PATH
+    operation = "chat"
+    sse = OPENAI_SSE
+    doc = docs.CHAT_COMPLETIONS
+
+    async def parse(self, raw: bytes) -> ChatRequest:
+        if not raw:
+            raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
+        return parse_chat_request(raw)
+
+    def refusal(self, deployment: Deployment) -> str | None:
+        if deployment.model.mode != "chat":
+            return (f"The model '{deployment.model.id}' is an {deployment.model.mode} model; "
+                    f"it serves POST /v1/{_PATHS[deployment.model.mode]}, not {PATH}.")
+        return None
+
+    def translator(self, deployment: Deployment, request: ChatRequest) -> Translator:
+        return deployment.provider.translator(request, deployment.model.upstream_model)
+
+    def error_response(self, exc: GatewayError, headers: Mapping[str, str]) -> Response:
+        return openai_error_response(exc, headers)
+
+    def finished(self, request: ChatRequest, translator: Translator) -> None:
+        return None
+
+
+_PATHS = {"embedding": "embeddings"}
+CHAT = ChatEndpoint()
