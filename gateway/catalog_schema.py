@@ -387,6 +387,10 @@ class LimitsSpec(BaseModel):
     )
     budget_usd_day: Positive | None = Field(None, description="spend per UTC day, in USD")
     budget_usd_month: Positive | None = Field(None, description="spend per UTC month, in USD")
+    on_store_outage: Literal["open", "closed"] = Field(
+        "open", description="while the shared store is unreachable: serve without these limits (open) or "
+        "refuse with 503 (closed). The gateway's own load is never an outage: a request whose limits "
+        "cannot be checked for it waits, or is refused with 503")
 
 
 class KeySpec(BaseModel):

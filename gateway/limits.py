@@ -16,8 +16,14 @@ Promises:
 - The token reservation is the prompt estimate plus ``max_tokens`` (else
   ``default_output_tokens``); ``settle`` corrects it to the real usage, or releases it when no
   deployment answered. With no usage reported (a stream cut short) the reservation stands.
-- Fail open: when the store is unreachable or slow (``StoreUnavailable``, or no answer within
-  ``store_timeout_s``) requests are served without limits, as the breakers keep serving, and a
+- The gateway's own load never lifts a limit. A store with a bounded number of connections
+  (Redis: ``quota_slots``) has at most that many quota calls in flight; the others wait their
+  turn, and an admission that waits longer than ``busy_wait_s`` is refused (503
+  ``limits_busy`` with ``Retry-After``), never served unchecked. So a quota call never waits for
+  a connection, and its deadline measures the store alone.
+- An outage: when the store is unreachable or slow (``StoreUnavailable``, or no answer within
+  ``store_timeout_s``) a key's limits fail open (served without limits, as the breakers keep
+  serving) unless the key says ``on_store_outage: closed`` (503 ``limits_unavailable``); a
   warning is logged at most once per ``warn_every_s`` (a minute). Spend settled during the
   outage is not counted.
 - Budgets are checked before a request and its cost is added after it, so the requests already
@@ -35,10 +41,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from gateway.catalog_schema import KeySpec, LimitsSpec
-from gateway.errors import LimitExceeded, QuotaExceeded, RequestRateExceeded, TokenRateExceeded
+from gateway.errors import LimitExceeded, QuotaExceeded, RequestRateExceeded, ServiceUnavailable, TokenRateExceeded
 from gateway.providers.base import Usage
 from gateway.routing import DEFAULT_OUTPUT_TOKENS, Features
-from gateway.store import Store, StoreUnavailable
+from gateway.store import Store, StoreBusy, StoreUnavailable
 from gateway.store.memory import MemoryStore
 from gateway.store.quota import RPM, TPM, USD_DAY, Quota, Verdict
 
@@ -64,6 +70,8 @@ class Ticket:
     quota: Quota
     tokens: int
     settled: bool = False
+    closed: bool = False
+    """The key's limits refuse rather than fail open while the store is unreachable."""
 
 
 class Limiter:
@@ -74,6 +82,7 @@ class Limiter:
         on_exceeded: OnExceeded = _ignore,
         clock: Callable[[], float] | None = None,
         store_timeout_s: float = 0.25,
+        busy_wait_s: float = 2.0,
         default_output_tokens: int = DEFAULT_OUTPUT_TOKENS,
         warn_every_s: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
@@ -84,6 +93,8 @@ class Limiter:
         self._store = store
         self._clock = clock
         self._timeout_s = store_timeout_s
+        self._busy_wait_s = busy_wait_s
+        self._slots = asyncio.Semaphore(store.quota_slots) if store.quota_slots else None
         self._output_tokens = default_output_tokens
         self._warn_every_s = warn_every_s
         self._monotonic = monotonic
@@ -101,9 +112,11 @@ class Limiter:
         if quota.empty:
             return None
         tokens = features.input_tokens + (features.max_tokens or self._output_tokens) if quota.tpm else 0
-        ticket = Ticket(key.name, KEY_PREFIX + key.name, request_id, quota, tokens)
+        ticket = Ticket(key.name, KEY_PREFIX + key.name, request_id, quota, tokens,
+                        closed=key.limits.on_store_outage == "closed")
         now = self._now_ms()
-        verdict = await self._call(lambda store: store.quota_admit(ticket.store_key, request_id, quota, tokens, now))
+        verdict = await self._call(lambda store: store.quota_admit(ticket.store_key, request_id, quota, tokens, now),
+                                   ticket, admitting=True)
         if verdict is None or verdict.allowed:  # None: the store is away, and limits fail open
             return ticket
         error = _refusal(key.name, quota, verdict, tokens)
@@ -130,7 +143,8 @@ class Limiter:
         if used is None and cost == 0.0:
             return
         now = self._now_ms()
-        await self._call(lambda store: store.quota_settle(ticket.store_key, ticket.request_id, used, cost, now))
+        await self._call(lambda store: store.quota_settle(ticket.store_key, ticket.request_id, used, cost, now),
+                         ticket, admitting=False)
 
     def settle_later(self, ticket: Ticket | None, usage: Usage | None, cost_usd: float | None, served: bool) -> None:
         """``settle`` in a background task: for a stream's close, which cannot wait on the store."""
@@ -151,16 +165,37 @@ class Limiter:
             quota = self._quotas[limits] = Quota(limits.rpm, limits.tpm, limits.budget_usd_day, limits.budget_usd_month)
         return quota
 
-    async def _call(self, op: Callable[[Store], Awaitable[T]]) -> T | None:
-        """``op`` on the store; None when the store failed or stalled (the limits fail open)."""
+    async def _call(self, op: Callable[[Store], Awaitable[T]], ticket: Ticket, *, admitting: bool) -> T | None:
+        """``op`` on the store, in its turn; None when the store failed or stalled and the key's
+        limits fail open. Raises ``ServiceUnavailable`` for an admission that cannot be checked
+        (no turn within ``busy_wait_s``; an outage for a key that fails closed)."""
         if self._in_process:  # the embedded store neither fails nor stalls: no timer to arm
             return await op(self._store)
+        slots = self._slots
+        if slots is not None:
+            try:  # a settle waits as long as it takes: its request is served, only the count is left
+                async with asyncio.timeout(self._busy_wait_s if admitting else None):
+                    await slots.acquire()
+            except TimeoutError:
+                raise _busy(ticket) from None
         try:
             async with asyncio.timeout(self._timeout_s):
                 return await op(self._store)
+        except StoreBusy:
+            if admitting:
+                raise _busy(ticket) from None
+            log.warning("client-key limits: no store connection for a settle of key %s", ticket.key_name)
+            return None
         except Exception as exc:  # noqa: BLE001 - a store failure must never fail the request
             self._lost(exc)
+            if admitting and ticket.closed:
+                raise ServiceUnavailable(
+                    f"The limits of key '{ticket.key_name}' cannot be checked: the shared store is unreachable.",
+                    code="limits_unavailable", headers={"retry-after": "1"}) from None
             return None
+        finally:
+            if slots is not None:
+                slots.release()
 
     def _lost(self, exc: Exception) -> None:
         now = self._monotonic()
@@ -175,6 +210,12 @@ class Limiter:
 
     def _now_ms(self) -> int | None:
         return None if self._clock is None else round(self._clock() * 1000)
+
+
+def _busy(ticket: Ticket) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"The gateway is too busy to check the limits of key '{ticket.key_name}' right now; try again shortly.",
+        code="limits_busy", headers={"retry-after": "1"})
 
 
 def _refusal(name: str, quota: Quota, verdict: Verdict, tokens: int) -> LimitExceeded:

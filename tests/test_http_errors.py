@@ -106,7 +106,10 @@ def test_unknown_model_gets_404_saying_how_to_list(gateway: BackgroundServer) ->
 
 
 def test_unknown_path_and_wrong_method(gateway: BackgroundServer) -> None:
-    _assert_error(httpx.get(f"{gateway.url}/v1/nothing-here"), 404)
+    error = _assert_error(httpx.get(f"{gateway.url}/v1/nothing-here"), 404)
+    served = ("POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages", "POST /v1/embeddings",
+              "POST /v1/completions", "GET /v1/models")
+    assert "GET /v1/nothing-here" in error["message"] and all(path in error["message"] for path in served), error
     _assert_error(httpx.get(f"{gateway.url}/v1/chat/completions"), 405)
 
 

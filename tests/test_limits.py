@@ -16,11 +16,11 @@ import redis
 
 from gateway import jsonio
 from gateway.catalog import KeySpec
-from gateway.errors import LimitExceeded, QuotaExceeded, RequestRateExceeded, TokenRateExceeded
+from gateway.errors import LimitExceeded, QuotaExceeded, RequestRateExceeded, ServiceUnavailable, TokenRateExceeded
 from gateway.limits import Limiter, Ticket
 from gateway.providers.base import Usage
 from gateway.routing import Features
-from gateway.store import Store
+from gateway.store import Store, StoreBusy
 from gateway.store.memory import MemoryStore
 from gateway.store.quota import Quota, Verdict
 from gateway.store.redis import RedisStore
@@ -238,6 +238,7 @@ class Stalled:
     """A store that never answers a quota call."""
 
     backend = "stalled"
+    quota_slots = None
 
     async def quota_admit(self, *args: Any, **kwargs: Any) -> Verdict:
         await asyncio.Event().wait()
@@ -298,6 +299,7 @@ class Broken:
     """A store whose quota calls fail with a bug, not an outage."""
 
     backend = "broken"
+    quota_slots = None
 
     async def quota_admit(self, *args: Any, **kwargs: Any) -> Verdict:
         raise RuntimeError("a bug")
@@ -332,5 +334,97 @@ def test_quota_is_built_once_per_limits_spec() -> None:
         second = await limiter.admit(key(rpm=3, tpm=9000), "b", ask())
         assert first is not None and second is not None
         assert first.quota is second.quota == Quota(rpm=3, tpm=9000)
+
+    asyncio.run(body())
+
+
+def test_a_key_that_fails_closed_is_refused_while_the_store_is_unreachable() -> None:
+    async def body() -> None:
+        store = RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+        limiter = Limiter(store)
+        try:
+            assert await limiter.admit(key(rpm=1), "open", ask()) is not None  # the default: open
+            with pytest.raises(ServiceUnavailable) as caught:
+                await limiter.admit(key(rpm=1, on_store_outage="closed"), "closed", ask())
+            assert caught.value.status == 503 and caught.value.code == "limits_unavailable"
+            assert caught.value.headers["retry-after"] == "1"
+        finally:
+            await store.close()
+
+    asyncio.run(body())
+
+
+class OneSlot:
+    """A store with one quota connection, whose admit answers only when told to."""
+
+    backend = "one-slot"
+    quota_slots = 1
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.calls = 0
+
+    async def quota_admit(self, *args: Any, **kwargs: Any) -> Verdict:
+        self.calls += 1
+        self.entered.set()
+        await self.release.wait()
+        return Verdict(True, None, 0)
+
+
+def test_an_admission_that_gets_no_turn_is_refused_not_served_unlimited() -> None:
+    async def body() -> None:
+        store = OneSlot()
+        limiter = Limiter(store, store_timeout_s=5, busy_wait_s=0.05)  # type: ignore[arg-type]
+        first = asyncio.create_task(limiter.admit(key(rpm=1), "a", ask()))
+        await store.entered.wait()  # the first holds the one slot
+        with pytest.raises(ServiceUnavailable) as caught:
+            await limiter.admit(key(rpm=1), "b", ask())
+        assert caught.value.code == "limits_busy" and caught.value.headers["retry-after"] == "1"
+        assert store.calls == 1  # the refused one never reached the store
+        store.release.set()
+        assert await first is not None
+        assert await limiter.admit(key(rpm=1), "c", ask()) is not None  # its turn came back
+
+    asyncio.run(body())
+
+
+class Busy:
+    backend = "busy"
+    quota_slots = 4
+
+    async def quota_admit(self, *args: Any, **kwargs: Any) -> Verdict:
+        raise StoreBusy("no free connection")
+
+
+def test_a_busy_store_refuses_an_admission() -> None:
+    async def body() -> None:
+        with pytest.raises(ServiceUnavailable) as caught:
+            await Limiter(Busy()).admit(key(rpm=1), "a", ask())  # type: ignore[arg-type]
+        assert caught.value.code == "limits_busy"
+
+    asyncio.run(body())
+
+
+def test_a_full_pool_is_busy_not_unavailable(redis_client: redis.Redis) -> None:
+    """Fences redis-py's blocking pool: a wait for a connection that runs out is a ConnectionError
+    caused by a TimeoutError, which the store reports as ``StoreBusy``."""
+    import redis.asyncio as aioredis
+
+    from gateway.store.redis import _failed
+
+    async def body() -> None:
+        pool = aioredis.BlockingConnectionPool.from_url(REDIS_URL, max_connections=1, timeout=0.05)
+        client = aioredis.Redis.from_pool(pool)
+        try:
+            held = await pool.get_connection()  # the pool's one connection, in use
+            with pytest.raises(redis.exceptions.RedisError) as caught:
+                await client.get("grove:test:x")
+            assert isinstance(_failed("get", caught.value), StoreBusy)
+            assert not isinstance(_failed("get", redis.exceptions.ConnectionError("refused")), StoreBusy)
+            await pool.release(held)
+            assert await client.get("grove:test:x") is None  # free again: served
+        finally:
+            await client.aclose()
 
     asyncio.run(body())

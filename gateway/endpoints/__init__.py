@@ -81,7 +81,13 @@ def servable(endpoint: Endpoint, chain: tuple[Deployment, ...]) -> tuple[Deploym
     """The deployments of ``chain`` that can serve ``endpoint``, in order. None at all is the
     client's mistake (a chat model named on the embeddings endpoint, say): a 400 naming the
     first one and why, before anything is sent."""
-    usable = tuple(d for d in chain if endpoint.refusal(d) is None)
+    refusal = endpoint.refusal
+    for deployment in chain:
+        if refusal(deployment) is not None:
+            break
+    else:
+        return chain  # the common case: every deployment can, nothing to build
+    usable = tuple(d for d in chain if refusal(d) is None)
     if not usable and chain:
         reason = endpoint.refusal(chain[0])
         raise InvalidRequest(reason or f"No model can serve {endpoint.path}.", param="model",

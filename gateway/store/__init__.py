@@ -1,11 +1,10 @@
 """Shared state behind a small protocol: in-memory (embedded default) or Redis.
 
 Everything replicas must agree on (the published registry, the circuit breakers, usage
-counters, client-key quotas and logs) goes through a ``Store``. Backends translate their failures into
-
-counters, live events, later limits and logs) goes through a ``Store``. Backends translate their failures into
-``StoreUnavailable`` so callers can degrade to local state instead of failing a
-request.
+counters, client-key quotas, live events and logs) goes through a ``Store``. Backends translate
+their failures into ``StoreUnavailable`` so callers can degrade to local state instead of failing
+a request; ``StoreBusy`` says the store is there but the gateway's own load has every connection
+in use, which a caller must not take for an outage.
 """
 
 from __future__ import annotations
@@ -21,8 +20,15 @@ class StoreUnavailable(Exception):
     """The shared store could not be reached; the caller falls back to local state."""
 
 
+class StoreBusy(StoreUnavailable):
+    """No connection to the store came free in time: the gateway's own load, not an outage."""
+
+
 class Store(Protocol):
     backend: str
+    quota_slots: int | None
+    """How many quota calls may be in flight at once without waiting for a connection (each has
+    one of its own); None when quota calls never wait (the in-process store)."""
 
     async def get(self, key: str) -> bytes | None: ...
 

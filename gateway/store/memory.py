@@ -25,6 +25,7 @@ def _wall_ms() -> int:
 
 class MemoryStore:
     backend = "memory"
+    quota_slots = None
 
     def __init__(self) -> None:
         self._data: dict[str, tuple[bytes, float | None]] = {}

@@ -16,9 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
 
-from gateway.store import StoreUnavailable
+from gateway.store import StoreBusy, StoreUnavailable
 from gateway.store import breaker_machine as machine
 from gateway.store.breaker_lua import RULE_ORDER, SCRIPT
 from gateway.store.quota import LIMITS, Quota, Verdict
@@ -46,6 +47,32 @@ _SOCKET_TIMEOUT_S = 0.5
 # Python 3.11 can swallow a cancellation: the reader must stop when cancelled.
 MAX_BLOCK_MS = 5000
 _BLOCK_MARGIN_S = 1.0
+# A burst of requests must wait for a connection, not fail: redis-py's default pool raises as soon
+# as its connections are all in use, and the callers took that for an outage (the client-key
+# limits then served without limits). The pools here wait; a wait that runs out is StoreBusy.
+POOL_CONNECTIONS = 100
+POOL_WAIT_S = 2.0
+# Quota calls have a pool of their own, and the limiter never has more of them in flight than it
+# has connections (``quota_slots``): a quota call never waits for a connection, so its deadline
+# measures Redis alone, and waiting for a turn (our own load) is told apart from an outage.
+QUOTA_CONNECTIONS = 32
+
+
+def _pool(url: str, connections: int) -> aioredis.Redis:
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=connections, timeout=POOL_WAIT_S,
+        socket_timeout=_SOCKET_TIMEOUT_S, socket_connect_timeout=_SOCKET_TIMEOUT_S, health_check_interval=30,
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
+def _failed(what: str, exc: BaseException) -> StoreUnavailable:
+    """The store's error for a failed Redis call. redis-py's blocking pool reports a wait for a
+    connection that ran out as a ConnectionError caused by a TimeoutError (tested:
+    ``test_a_full_pool_is_busy_not_unavailable``)."""
+    if isinstance(exc, RedisConnectionError) and isinstance(exc.__cause__, TimeoutError):
+        return StoreBusy(f"redis {what}: no free connection within {POOL_WAIT_S:g}s")
+    return StoreUnavailable(f"redis {what} failed: {type(exc).__name__}")
 
 
 _LOG_APPEND = """
@@ -83,20 +110,17 @@ return rev
 
 class RedisStore:
     backend = "redis"
+    quota_slots = QUOTA_CONNECTIONS
 
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_timeout=_SOCKET_TIMEOUT_S,
-            socket_connect_timeout=_SOCKET_TIMEOUT_S,
-            health_check_interval=30,
-        )
+        self._redis = _pool(url, POOL_CONNECTIONS)
+        self._quota_redis = _pool(url, QUOTA_CONNECTIONS)
         self._url = url
         self._blocking: aioredis.Redis | None = None
         self._rules_cache: dict[machine.Rules, list[str]] = {}
         # Append, then drop the oldest past max_len, atomically: ids in a list, entries in a hash.
         self._log_append = self._redis.register_script(_LOG_APPEND)
-        self._quota = self._redis.register_script(QUOTA_SCRIPT)
+        self._quota = self._quota_redis.register_script(QUOTA_SCRIPT)
 
         self._doc_write = self._redis.register_script(_DOC_WRITE)
 
@@ -104,14 +128,14 @@ class RedisStore:
         try:
             value = await self._redis.get(key)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis get failed: {type(exc).__name__}") from None
+            raise _failed("get", exc) from None
         return value if value is None else bytes(value)
 
     async def set(self, key: str, value: bytes, ttl_s: float | None = None) -> None:
         try:
             await self._redis.set(key, value, px=None if ttl_s is None else int(ttl_s * 1000))
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis set failed: {type(exc).__name__}") from None
+            raise _failed("set", exc) from None
 
     async def ping(self) -> bool:
         try:
@@ -121,6 +145,7 @@ class RedisStore:
 
     async def close(self) -> None:
         await self._redis.aclose()
+        await self._quota_redis.aclose()
         if self._blocking is not None:
             await self._blocking.aclose()
             self._blocking = None
@@ -132,13 +157,13 @@ class RedisStore:
         try:
             await self._log_append(keys=[f"{log}:ids", f"{log}:items"], args=args)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis log append failed: {type(exc).__name__}") from None
+            raise _failed("log append", exc) from None
 
     async def log_get(self, log: str, entry_id: str) -> bytes | None:
         try:
             value = await self._redis.hget(f"{log}:items", entry_id)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis log read failed: {type(exc).__name__}") from None
+            raise _failed("log read", exc) from None
         return None if value is None else bytes(value)
 
     async def log_recent(self, log: str, limit: int) -> list[bytes]:
@@ -146,7 +171,7 @@ class RedisStore:
             ids = await self._redis.lrange(f"{log}:ids", 0, limit - 1)
             values = await self._redis.hmget(f"{log}:items", ids) if ids else []
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis log read failed: {type(exc).__name__}") from None
+            raise _failed("log read", exc) from None
         return [bytes(v) for v in values if v is not None]
 
     async def counters_add(self, updates: Mapping[str, Mapping[str, int | float]], ttl_s: float | None = None) -> None:
@@ -164,13 +189,13 @@ class RedisStore:
                         pipe.pexpire(key, max(1, int(ttl_s * 1000)))
                 await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis counters update failed: {type(exc).__name__}") from None
+            raise _failed("counters update", exc) from None
 
     async def counters_get(self, key: str) -> dict[str, float]:
         try:
             raw: dict[Any, Any] = await self._redis.hgetall(key)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis counters read failed: {type(exc).__name__}") from None
+            raise _failed("counters read", exc) from None
         return {(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
 
     async def counters_get_many(self, keys: Sequence[str]) -> list[dict[str, float]]:
@@ -182,7 +207,7 @@ class RedisStore:
                     pipe.hgetall(key)
                 replies: list[Any] = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis counters read failed: {type(exc).__name__}") from None
+            raise _failed("counters read", exc) from None
         return [{(k.decode() if isinstance(k, bytes) else str(k)): float(v) for k, v in raw.items()}
                 for raw in replies]
 
@@ -193,7 +218,7 @@ class RedisStore:
         try:
             raw: Any = await self._quota(keys=_quota_keys(key), args=args)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis quota admit failed: {type(exc).__name__}") from None
+            raise _failed("quota admit", exc) from None
         allowed, limit, retry_after_ms = (int(x) for x in raw)
         return Verdict(bool(allowed), LIMITS[limit - 1] if limit else None, retry_after_ms)
 
@@ -203,13 +228,13 @@ class RedisStore:
         try:
             await self._quota(keys=_quota_keys(key), args=args)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis quota settle failed: {type(exc).__name__}") from None
+            raise _failed("quota settle", exc) from None
 
     async def doc_read(self, key: str) -> tuple[int, bytes | None]:
         try:
             rev, body = await self._redis.hmget(key, ["rev", "body"])
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis document read failed: {type(exc).__name__}") from None
+            raise _failed("document read", exc) from None
         return (0, None) if rev is None else (int(rev), None if body is None else bytes(body))
 
     async def doc_write(
@@ -221,7 +246,7 @@ class RedisStore:
         try:
             stored = int(await self._doc_write(keys=keys, args=args))
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis document write failed: {type(exc).__name__}") from None
+            raise _failed("document write", exc) from None
         return None if stored < 0 else stored
 
     async def stream_append(self, stream: str, entries: Sequence[bytes], max_len: int) -> list[str]:
@@ -232,7 +257,7 @@ class RedisStore:
                     pipe.xadd(stream, {"e": value}, maxlen=max_len, approximate=True)
                 ids: list[Any] = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis stream append failed: {type(exc).__name__}") from None
+            raise _failed("stream append", exc) from None
         return [_text(i) for i in ids]
 
     async def stream_read(
@@ -248,7 +273,7 @@ class RedisStore:
             async with asyncio.timeout(deadline_s):
                 reply: Any = await client.xread({stream: after}, count=limit, block=block)
         except (RedisError, OSError, TimeoutError) as exc:
-            raise StoreUnavailable(f"redis stream read failed: {type(exc).__name__}") from None
+            raise _failed("stream read", exc) from None
         if not reply:
             return []
         _, entries = reply[0]
@@ -258,7 +283,7 @@ class RedisStore:
         try:
             newest: Any = await self._redis.xrevrange(stream, "+", "-", count=1)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis stream read failed: {type(exc).__name__}") from None
+            raise _failed("stream read", exc) from None
         return _text(newest[0][0]) if newest else "0-0"
 
     def _blocking_client(self) -> aioredis.Redis:
@@ -281,7 +306,7 @@ class RedisStore:
             except NoScriptError:
                 raw = await self._redis.eval(SCRIPT, 1, key, *args)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis breaker step failed: {type(exc).__name__}") from None
+            raise _failed("breaker step", exc) from None
         return machine.Reply(bool(raw[0]), int(raw[1]), int(raw[2]), int(raw[3]), int(raw[4]))
 
     async def breaker_read(
@@ -295,7 +320,7 @@ class RedisStore:
                     pipe.hgetall(key)
                 results: list[Any] = await pipe.execute()
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis breaker read failed: {type(exc).__name__}") from None
+            raise _failed("breaker read", exc) from None
         if now_ms is None:
             seconds, micros = results.pop(0)
             now_ms = int(seconds) * 1000 + int(micros) // 1000
@@ -305,7 +330,7 @@ class RedisStore:
         try:
             await self._redis.delete(key)
         except (RedisError, OSError) as exc:
-            raise StoreUnavailable(f"redis breaker clear failed: {type(exc).__name__}") from None
+            raise _failed("breaker clear", exc) from None
 
     def _rule_args_for(self, rules: machine.Rules) -> list[str]:
         # The same few policies are asked for on every request: encode each once.
