@@ -113,7 +113,8 @@ class ModelAPI:
                     if out.translator is not None and out.status < 400:
                         endpoint.finished(req, out.translator)
 
-                stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt, endpoint=endpoint)
+                stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt, endpoint=endpoint,
+                                                    input_tokens=features.input_tokens)
                 _outcome_headers(headers, out)
                 return streaming.SSEResponse(stream.body, {**headers, **streaming.HEADERS})
             completion = await self.pipeline.complete(req, chain, out, observer=rt, endpoint=endpoint)

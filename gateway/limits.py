@@ -15,7 +15,8 @@ Promises:
   ``on_exceeded(key_name, limit, retry_after_s)``.
 - The token reservation is the prompt estimate plus ``max_tokens`` (else
   ``default_output_tokens``); ``settle`` corrects it to the real usage, or releases it when no
-  deployment answered. With no usage reported (a stream cut short) the reservation stands.
+  deployment answered. A stream that ends early is settled with the usage the pipeline charges
+  for what it delivered (``gateway/pipeline.py``).
 - The gateway's own load never lifts a limit. A store with a bounded number of connections
   (Redis: ``quota_slots``) has at most that many quota calls in flight; the others wait their
   turn, and an admission that waits longer than ``busy_wait_s`` is refused (503

@@ -12,7 +12,10 @@ moves on. The rules:
   backoff (honouring ``Retry-After``) while the request's deadline allows;
 - a stream is committed at its first chunk, which must arrive within the time-to-first-
   token deadline: before it, a failure falls back; after it, a failure ends the stream
-  with an error event.
+  with an error event;
+- a stream that ends early (the client hung up, or the upstream broke) is charged for what
+  was delivered: its usage is at least the prompt's estimate in and one token per payload
+  sent out, whatever usage the upstream had reported by then.
 """
 
 from __future__ import annotations
@@ -37,7 +40,7 @@ from gateway.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from gateway.providers.base import ChatRequest, Completion, Translator
+from gateway.providers.base import ChatRequest, Completion, Translator, Usage
 from gateway.redact import Redactor
 from gateway.registry import Deployment
 from gateway.routing import Health
@@ -132,8 +135,9 @@ class Pipeline:
 
     async def stream(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
                      on_close: Callable[[], None] | None = None, observer: Observer = UNWATCHED,
-                     endpoint: Endpoint = CHAT) -> Stream:
-        """Commit a stream; ``on_close`` runs when it has ended, however it ended."""
+                     endpoint: Endpoint = CHAT, input_tokens: int = 0) -> Stream:
+        """Commit a stream; ``on_close`` runs when it has ended, however it ended. ``input_tokens``
+        (the prompt's estimate) is charged if the stream ends before the upstream said its usage."""
         async def attempt(deployment: Deployment, translator: Translator, remaining: float,
                           watch: AttemptWatch) -> _Opened:
             stack = AsyncExitStack()
@@ -159,7 +163,7 @@ class Pipeline:
             return _Opened(deployment, stack, events, translator, first, ended, watch)
 
         opened = await self._run(req, chain, out, attempt, observer, endpoint)
-        return Stream(self._relay(opened, out, on_close, endpoint))
+        return Stream(self._relay(opened, out, on_close, endpoint, input_tokens))
 
     async def _run(
         self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
@@ -241,20 +245,23 @@ class Pipeline:
         return UpstreamUnavailable(f"All {len(out.attempts)} attempts failed: {tried}.", code="all_attempts_failed")
 
     async def _relay(self, opened: _Opened, out: Outcome, on_close: Callable[[], None] | None,
-                     endpoint: Endpoint) -> AsyncIterator[bytes]:
+                     endpoint: Endpoint, input_tokens: int) -> AsyncIterator[bytes]:
         translator, watch = opened.translator, opened.watch
         frame, error_event = endpoint.sse.frame, endpoint.sse.error_event
         error: UpstreamError | None = None
         finished = False
+        sent = 0  # payloads handed to the client: what an early end is charged for
         async with opened.stack:
             try:
                 for payload in opened.first:
                     watch.chunk(payload)
+                    sent += 1
                     yield frame(payload)
                 if not opened.ended:
                     async for event, data in opened.events:
                         for payload in translator.stream_event(event, data):
                             watch.chunk(payload)
+                            sent += 1
                             yield frame(payload)
                     for payload in translator.stream_close():
                         watch.chunk(payload)
@@ -276,7 +283,10 @@ class Pipeline:
                 yield error_event(error)
                 return
             finally:
-                watch.stream_ended(translator.usage, error, cancelled=not finished)
+                usage = translator.usage
+                if (error is not None or not finished) and sent:
+                    usage = _at_least(usage, input_tokens, sent)
+                watch.stream_ended(usage, error, cancelled=not finished)
                 if on_close is not None:
                     on_close()
             if endpoint.sse.done:
@@ -310,6 +320,14 @@ async def _first_payloads(
         if payloads:
             return payloads, False
     return translator.stream_close(), True
+
+
+def _at_least(usage: Usage | None, input_tokens: int, output_tokens: int) -> Usage:
+    """An early-ended stream's usage: what the upstream reported, and no less than the estimate."""
+    if usage is None:
+        return Usage(input_tokens, output_tokens)
+    return Usage(max(usage.input_tokens, input_tokens), max(usage.output_tokens, output_tokens),
+                 usage.cached_input_tokens)
 
 
 def _ms(started: float) -> float:

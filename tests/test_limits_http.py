@@ -173,3 +173,27 @@ def test_a_failed_request_gives_its_token_reservation_back(keyed: BackgroundServ
     # Had the failed one kept its 1,900 reserved, this one would not fit in 2,000.
     reply = sdk.chat.completions.create(model="gpt-4.1-mini", messages=HI, max_tokens=1900)  # type: ignore[arg-type]
     assert reply.choices[0].message.content
+
+
+def test_a_stream_closed_before_its_usage_chunk_is_charged(start_gateway: GatewayFactory, keyed_config: Path,
+                                                            fakes: Fakes, redis_client: redis.Redis) -> None:
+    gateway = start_gateway(keyed_config, redis_url=REDIS_URL)
+    fakes.openai.state.set(reply="Hello there", chunk_interval_ms=300)  # the usage chunk comes well after
+    body = {"model": "gpt-4.1-mini", "messages": HI, "stream": True}
+    headers = {"authorization": f"Bearer {SECRETS['streamer']}"}
+    with httpx.Client(timeout=10) as http, http.stream("POST", f"{gateway.url}/v1/chat/completions", json=body,
+                                                       headers=headers) as resp:
+        assert resp.status_code == 200
+        for line in resp.iter_lines():  # the whole answer, up to its finish_reason: then hang up
+            if '"finish_reason":"stop"' in line.replace(" ", ""):
+                break
+        else:
+            raise AssertionError("the stream had no finish_reason")
+    deadline = time.monotonic() + 5  # charged by a task started as the stream closed
+    while not redis_client.exists("grove:quota:streamer:spend") and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert float(redis_client.hget("grove:quota:streamer:spend", "mv") or 0) > 0.000001
+    with pytest.raises(openai.RateLimitError) as caught:
+        client(gateway, "streamer").chat.completions.create(model="gpt-4.1-mini", messages=HI)  # type: ignore[arg-type]
+    assert caught.value.code == "insufficient_quota"
+    assert len(fakes.openai.state.requests) == 1
