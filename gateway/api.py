@@ -110,8 +110,9 @@ class ModelAPI:
                     self.decisions.record(record)
                     if ticket is not None:
                         self.limiter.settle_later(ticket, rt.usage, rt.cost_usd, served=True)
-                    if out.translator is not None and out.status < 400:
+                    if out.translator is not None and out.complete:
                         endpoint.finished(req, out.translator)
+                    out.translator = None  # it holds the request: the decision log keeps the outcome
 
                 stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt, endpoint=endpoint,
                                                     input_tokens=features.input_tokens)
@@ -126,6 +127,7 @@ class ModelAPI:
                 await self.limiter.settle(ticket, rt.usage, rt.cost_usd, served=True)
             if out.translator is not None:
                 endpoint.finished(req, out.translator)
+                out.translator = None  # it holds the request: the decision log keeps the outcome
             return Response(completion.body, media_type=JSON, headers=headers)
         except GatewayError as exc:
             out.status = exc.status

@@ -83,6 +83,8 @@ class Outcome:
     translator: Translator | None = None
     last_error: UpstreamError | None = None
     status: int = 200
+    complete: bool = True
+    """False once a committed stream ended early: the client hung up, or the upstream broke."""
 
 
 @dataclass(slots=True)
@@ -284,8 +286,10 @@ class Pipeline:
                 return
             finally:
                 usage = translator.usage
-                if (error is not None or not finished) and sent:
-                    usage = _at_least(usage, input_tokens, sent)
+                if error is not None or not finished:
+                    out.complete = False
+                    if sent:
+                        usage = _at_least(usage, input_tokens, sent)
                 watch.stream_ended(usage, error, cancelled=not finished)
                 if on_close is not None:
                     on_close()
