@@ -88,7 +88,7 @@ class ChatCompletionRequest(BaseModel):
 
 def parse_chat_request(raw: bytes) -> ChatRequest:
     try:
-        body = jsonio.loads(raw)
+        body = jsonio.loads_request(raw)
     except jsonio.JSONDecodeError as exc:
         raise InvalidRequest(
             f"We could not parse the JSON body of your request ({_json_reason(exc)}). "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import httpx
@@ -10,6 +11,7 @@ import openai
 import pytest
 
 from gateway.fakes.background import BackgroundServer
+from gateway.fakes.run import Fakes
 from tests.conftest import GatewayFactory
 
 GOOD = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -157,3 +159,24 @@ def test_a_bug_of_ours_on_the_chat_path_is_a_500_in_openai_shape(start_gateway: 
     assert "bug" not in error["message"]
     monkeypatch.undo()
     assert httpx.post(f"{gateway.url}/v1/chat/completions", json=GOOD).status_code == 200
+
+
+@pytest.mark.parametrize("levels", [200, 300, 1000])
+def test_nesting_past_the_limit_is_a_400_everywhere(gateway: BackgroundServer, fakes: Fakes, levels: int) -> None:
+    deep = "[" * levels + "1" + "]" * levels  # written by hand: json and orjson stop short of 1,000 levels
+    good = json.dumps(GOOD)[:-1]
+    for body in (good + f', "metadata": {{"deep": {deep}}}}}',
+                 good + f', "tools": [{{"type": "function", "function": {{"name": "f", "parameters": {deep}}}}}]}}'):
+        error = _assert_error(_post(gateway, body.encode()), 400, code="invalid_json")
+        assert "nesting is too deep" in error["message"]
+    assert fakes.openai.state.requests == []
+
+
+def test_nesting_within_the_limit_is_served_and_forwarded(gateway: BackgroundServer, fakes: Fakes) -> None:
+    deep: object = 1
+    for _ in range(100):
+        deep = [deep]
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "d": deep}}}
+    resp = httpx.post(f"{gateway.url}/v1/chat/completions", json={**GOOD, "model": "default", "tools": [tool]})
+    assert resp.status_code == 200, resp.text
+    assert len(fakes.openai.state.requests) == 1
