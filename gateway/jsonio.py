@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import orjson
@@ -18,13 +19,44 @@ def loads(data: bytes | bytearray | memoryview | str) -> Any:
     return orjson.loads(data)
 
 
+class DuplicateKey(ValueError):
+    """A client's JSON object names one key twice: orjson keeps the last, and an upstream that
+    gets the bytes may read the first, so what was checked would not be what is sent."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
 def loads_request(raw: bytes) -> Any:
-    """Parse a client's body; JSONDecodeError also for nesting deeper than ``MAX_DEPTH``. Only a
-    body with that many brackets at all is walked, so an ordinary request pays two byte counts."""
+    """Parse a client's body; JSONDecodeError also for nesting deeper than ``MAX_DEPTH``,
+    ``DuplicateKey`` for a top-level key given twice. Only a body with that many brackets at all
+    is walked, and only one in which a top-level key's name occurs twice is parsed again (by the
+    standard library, which sees every pair): an ordinary request pays a few byte counts."""
     data = orjson.loads(raw)
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than(data, MAX_DEPTH):
         raise JSONDecodeError(f"nesting is too deep: more than {MAX_DEPTH} levels", "", 0)
+    if isinstance(data, dict) and any(raw.count(orjson.dumps(key)) > 1 for key in data):
+        duplicate = _duplicate_top_key(raw)
+        if duplicate is not None:
+            raise DuplicateKey(duplicate)
     return data
+
+
+def _duplicate_top_key(raw: bytes) -> str | None:
+    last: list[str | None] = [None]
+
+    def pairs(items: list[tuple[str, Any]]) -> None:  # called innermost first: the top level is last
+        seen: set[str] = set()
+        last[0] = None
+        for key, _ in items:
+            if key in seen:
+                last[0] = key
+                return
+            seen.add(key)
+
+    json.loads(raw, object_pairs_hook=pairs)
+    return last[0]
 
 
 def _deeper_than(data: Any, limit: int) -> bool:

@@ -86,7 +86,11 @@ class ChatCompletionRequest(BaseModel):
     response_format: _ResponseFormat | None = None
 
 
-def parse_chat_request(raw: bytes) -> ChatRequest:
+def read_object(raw: bytes) -> dict[str, Any]:
+    """A client's body as a JSON object, or the 400 that says what is wrong with it: not JSON,
+    nested too deep, not an object, or a top-level key given twice (named as the ``param``)."""
+    if not raw:
+        raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
     try:
         body = jsonio.loads_request(raw)
     except jsonio.JSONDecodeError as exc:
@@ -95,8 +99,16 @@ def parse_chat_request(raw: bytes) -> ChatRequest:
             "The body must be a JSON object encoded as UTF-8.",
             code="invalid_json",
         ) from None
+    except jsonio.DuplicateKey as exc:
+        raise InvalidRequest(f"The request body gives '{exc.key}' more than once; give each parameter once.",
+                             param=exc.key, code="duplicate_parameter") from None
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def parse_chat_request(raw: bytes) -> ChatRequest:
+    body = read_object(raw)
     try:
         parsed = ChatCompletionRequest.model_validate(body)
     except ValidationError as exc:

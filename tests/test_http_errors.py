@@ -180,3 +180,13 @@ def test_nesting_within_the_limit_is_served_and_forwarded(gateway: BackgroundSer
     resp = httpx.post(f"{gateway.url}/v1/chat/completions", json={**GOOD, "model": "default", "tools": [tool]})
     assert resp.status_code == 200, resp.text
     assert len(fakes.openai.state.requests) == 1
+
+
+def test_a_parameter_given_twice_is_refused_naming_it(gateway: BackgroundServer, fakes: Fakes) -> None:
+    body = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}], "model": "claude-sonnet-4-5"}'
+    error = _assert_error(_post(gateway, body), 400, param="model", code="duplicate_parameter")
+    assert "'model'" in error["message"]
+    # Inside the body a repeated key is the upstream's business; a key's name in a text is no key at all.
+    inner = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "model"}], "metadata": {"a": 1, "a": 2}}'
+    assert _post(gateway, inner).status_code == 200
+    assert len(fakes.openai.state.requests) == 1

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from gateway import api_docs as docs
 from gateway import streaming
 from gateway.endpoints import StreamFormat, openai_error_response
-from gateway.errors import GatewayError, InvalidRequest
+from gateway.errors import GatewayError
 from gateway.providers.base import ChatRequest, Translator
 from gateway.wire import parse_chat_request
 
@@ -29,8 +29,6 @@ class ChatEndpoint:
     doc = docs.CHAT_COMPLETIONS
 
     async def parse(self, raw: bytes) -> ChatRequest:
-        if not raw:
-            raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
         return parse_chat_request(raw)
 
     def refusal(self, deployment: Deployment) -> str | None:
