@@ -219,7 +219,7 @@ class Pipeline:
     async def _failed(self, out: Outcome, deployment: Deployment, started: float, exc: UpstreamError, state: str,
                       try_number: int, watch: AttemptWatch) -> float | None:
         """Record a failed attempt; return the backoff before retrying it, or raise if it must not be."""
-        exc.message = self.redact(exc.message)
+        self._scrub(exc)
         watch.failed(exc)
         latency = _ms(started)
         out.attempts.append(Attempt(deployment.key, reason(exc), latency, exc.message, state))
@@ -235,6 +235,15 @@ class Pipeline:
             return exc.retry_after if exc.retry_after <= self.policy.backoff_max_s else None
         backoff = min(self.policy.backoff_max_s, self.policy.backoff_base_s * 2**try_number)
         return self.rng.uniform(0, backoff)  # full jitter
+
+    def _scrub(self, exc: UpstreamError) -> None:
+        """Everything an upstream wrote into ``exc`` (message, code, param) without the gateway's
+        secrets, before it reaches a client, a log, a span or a metric label."""
+        exc.message = self.redact(exc.message)
+        if exc.code is not None:
+            exc.code = self.redact(exc.code)
+        if exc.param is not None:
+            exc.param = self.redact(exc.param)
 
     def _exhausted(self, out: Outcome) -> GatewayError:
         if out.last_error is not None and len({a.deployment for a in out.attempts}) == 1:
@@ -270,7 +279,7 @@ class Pipeline:
                         yield frame(payload)
                 finished = True
             except UpstreamError as exc:
-                exc.message = self.redact(exc.message)
+                self._scrub(exc)
                 error, finished = exc, True
                 out.attempts[-1].outcome, out.attempts[-1].error = f"stream_{reason(exc)}", exc.message
                 out.status = exc.status

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import uuid
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 
 from gateway.fakes.run import Fakes
 from tests.conftest import GatewayFactory
+from tests.test_telemetry import TracedFactory, start_traced  # noqa: F401 - a fixture
+from tests.test_telemetry_accesslog import Lines, access_lines  # noqa: F401 - a fixture
 
 HI = [{"role": "user", "content": "hi"}]
 
@@ -69,3 +72,29 @@ def test_canary_key_never_leaks(start_gateway: GatewayFactory, demo_config: Path
     everything = "\n".join(seen) + "\n".join(r.getMessage() for r in caplog.records)
     assert seen and canary not in everything
     assert canary[-12:] not in everything
+
+
+def test_a_key_in_an_upstreams_code_param_or_cut_message_never_leaks(
+        start_traced: TracedFactory, demo_config: Path, fakes: Fakes, canary: str, access_lines: Lines) -> None:
+    """The upstream fills every field of its error with the key, and its message puts the key
+    across the length at which the gateway cuts messages."""
+    gw = start_traced(_keyed_config(demo_config), env={"CANARY_KEY": canary}, admin_key="admin-for-canary")
+    straddling = "x" * 490 + canary  # cut at 500 characters: most of the key would be left
+    seen: list[str] = []
+    for status in (400, 500):  # returned as is; and a failure falling back along the default route
+        fakes.openai.state.set(status=status, error_code=canary, error_param=canary, error_message=straddling)
+        for stream in (False, True):
+            resp = httpx.post(f"{gw.url}/v1/chat/completions",
+                              json={"model": "default", "messages": HI, "stream": stream})
+            seen.append(str(resp.headers) + resp.text)
+            gw.spans.trace(resp.headers["x-grove-trace-id"])
+    admin = {"authorization": "Bearer admin-for-canary"}
+    seen.append(httpx.get(f"{gw.url}/admin/decisions", headers=admin).text)
+    seen.append(httpx.get(f"{gw.url}/metrics").text)
+    seen += [json.dumps(line) for line in access_lines.lines]
+    seen += [json.dumps({**dict(s.attributes or {}), "status": s.status.description, "events": [
+        dict(e.attributes or {}) for e in s.events]}, default=str) for s in gw.spans.exporter.get_finished_spans()]
+    everything = "\n".join(seen)
+    assert "upstream" in everything and "[redacted]" in everything
+    for piece in (canary, canary[:14], canary[-12:]):
+        assert piece not in everything

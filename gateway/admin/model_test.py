@@ -68,7 +68,8 @@ class ModelTester:
             answer = await self._send(deployment, chat)
         except UpstreamError as exc:
             return respond({"object": "model.test", "ok": False, "latency_ms": _ms(started), "error": {
-                "message": redact(exc.message), "type": exc.type, "code": exc.code, "status": exc.status}})
+                "message": redact(exc.message), "type": exc.type, "code": exc.code and redact(exc.code),
+                "status": exc.status}})
         return respond({"object": "model.test", "ok": True, "latency_ms": _ms(started), **answer})
 
     async def _send(self, deployment: Deployment, chat: Any) -> dict[str, Any]:

@@ -42,6 +42,8 @@ class Knobs:
     chunk_interval_ms: float = 0.0  # between stream chunks
     status: int | None = None  # answer with this provider's error body and status
     error_message: str | None = None  # replaces the provider's stock error message
+    error_code: str | None = None  # replaces the stock error code (OpenAI's fake)
+    error_param: str | None = None  # the error's param (OpenAI's fake)
     retry_after: float | None = None  # seconds, as a Retry-After header on errors
     fail_times: int | None = None  # the fault knobs apply to the next N requests only
     cut_after_chunks: int | None = None  # close the connection after N chunks
@@ -90,6 +92,8 @@ class KnobsPatch(BaseModel):
     chunk_interval_ms: _Ms | None = None
     status: Annotated[int, Field(ge=400, le=599)] | None = None
     error_message: str | None = None
+    error_code: str | None = None
+    error_param: str | None = None
     retry_after: Annotated[float, Field(ge=0)] | None = None
     fail_times: _Count | None = None
     cut_after_chunks: _Count | None = None

@@ -207,7 +207,8 @@ class _OpenAIFake:
 
     def _forced_error(self, knobs: Knobs, status: int, model: str) -> Exchange:
         kind, code, message = _error_parts(status, model)
-        return self._error(knobs, status, knobs.error_message or message, kind=kind, code=code)
+        return self._error(knobs, status, knobs.error_message or message, kind=kind, code=knobs.error_code or code,
+                           param=knobs.error_param)
 
     def _error(
         self,
