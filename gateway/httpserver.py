@@ -35,6 +35,15 @@ Two more of uvicorn's per-request costs are cut, behaviour unchanged:
   timeout, and otherwise arms itself for when that would be (or not at all, while a request is
   in progress: the next response arms it).
 
+And two limits uvicorn's httptools protocol does not have (its h11 protocol has the first):
+- A request's head (request line and headers) may be at most ``h11_max_incomplete_event_size``
+  bytes (uvicorn's setting, 16 KiB by default): a larger one is answered 431 and the connection
+  closed, before any of it reaches the app, so one huge header cannot cost the memory it would.
+- A head must arrive whole within ``HEAD_TIMEOUT_S`` of its first byte (408 and closed
+  otherwise: slowloris), and a connection that never sends a byte is closed after the
+  keep-alive timeout like an idle one. One timer per connection again, left armed while heads
+  keep completing in time.
+
 Everything else is uvicorn's: parsing, flow control, the ASGI cycle; every other transport
 method is the real transport's.
 """
@@ -46,6 +55,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.httptools_impl import (
     HEADER_RE,
     HEADER_VALUE_RE,
@@ -213,13 +223,46 @@ class _Cycle(RequestResponseCycle):
 class HttpProtocol(HttpToolsProtocol):
     """``uvicorn.run(..., http=HttpProtocol)``."""
 
+    HEAD_TIMEOUT_S = 10.0
     _idle_since: float | None = None  # loop time the last response completed; None while one is in progress
+    _head: int | None = 0  # bytes received of the request head in progress; None once its headers are in
+    _head_size = 0  # the head's request target and headers, as parsed
+    _head_started: float | None = None  # loop time of the head's first byte
+    _head_timer: asyncio.TimerHandle | None = None
+    _refusing = 0  # the status that answers a parser error raised on purpose (431)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._turn = _turn_end(self.server_state, self.loop)
         super().connection_made(_GatheringTransport(transport, self._turn))  # type: ignore[arg-type]
+        self._head_limit = self.config.h11_max_incomplete_event_size or 16 * 1024
+        self._idle_since = self.loop.time()  # a connection that never says anything is idle too
+        self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self._keep_alive_due)
+
+    # --- the request head: its size and its time ---------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            if head == 0:
+                self._head_began()
+            self._head = head + len(data)
+        super().data_received(data)
+        if self._head is not None and self._head > self._head_limit and not self.transport.is_closing():
+            self._refuse(431, "Request header fields too large.")  # still no end of the head in sight
+
+    def on_url(self, url: bytes) -> None:
+        self._head_size += len(url)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value) + 4
+        if self._head_size > self._head_limit:
+            self._refusing = 431
+            raise httptools.HttpParserCallbackError("request head too large")  # the parser stops here
+        super().on_header(name, value)
 
     def on_headers_complete(self) -> None:
+        self._head, self._head_size, self._head_started = None, 0, None
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.__class__ is RequestResponseCycle:
@@ -237,6 +280,7 @@ class HttpProtocol(HttpToolsProtocol):
         self.server_state.total_requests += 1
         if self.transport.is_closing():
             return
+        self._head = 0
         self._idle_since = None
         self.flow.resume_reading()
         if self.pipeline:
@@ -262,3 +306,35 @@ class HttpProtocol(HttpToolsProtocol):
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_began(self) -> None:
+        self._head_started = self.loop.time()
+        if self._head_timer is None:
+            self._head_timer = self.loop.call_later(self.HEAD_TIMEOUT_S, self._head_due)
+
+    def _head_due(self) -> None:
+        self._head_timer = None
+        if self._head_started is None:
+            return  # no head in progress: the next one arms the timer again
+        left = self._head_started + self.HEAD_TIMEOUT_S - self.loop.time()
+        if left > 0:
+            self._head_timer = self.loop.call_later(left, self._head_due)
+        elif not self.transport.is_closing():
+            self._refuse(408, "The request head did not arrive in time.")
+
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to a parser error; a head refused for its size is a 431."""
+        if self._refusing:
+            self._refuse(self._refusing, "Request header fields too large.")
+        else:
+            super().send_400_response(msg)
+
+    def _refuse(self, status: int, message: str) -> None:
+        body = message.encode("ascii")
+        self.transport.write(b"".join([
+            STATUS_LINE[status], b"content-type: text/plain; charset=utf-8\r\n",
+            b"content-length: ", str(len(body)).encode("ascii"), b"\r\n", b"connection: close\r\n\r\n", body]))
+        self.transport.close()

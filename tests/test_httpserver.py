@@ -243,3 +243,53 @@ def test_a_servers_turn_end_goes_with_the_server() -> None:
     serve_one_request()
     gc.collect()
     assert len(httpserver._TURNS) == before
+
+
+class QuickHeads(HttpProtocol):
+    HEAD_TIMEOUT_S = 0.5
+
+
+@pytest.mark.parametrize("size", [20 * 1024, 1024 * 1024])
+def test_a_head_over_the_limit_is_refused_and_the_server_goes_on(server: tuple[BackgroundServer, App],
+                                                                 size: int) -> None:
+    running, _ = server
+    with _connect(running) as sock:
+        try:  # one huge header, or many: the server answers and closes before taking it all
+            sock.sendall(b"GET /small HTTP/1.1\r\nhost: test\r\nx-big: " + b"a" * size + b"\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        reply = _read_until(sock, b"too large.")
+        assert reply.startswith(b"HTTP/1.1 431 ") and b"connection: close" in reply
+    with _connect(running) as sock:
+        sock.sendall(b"GET /small HTTP/1.1\r\nhost: test\r\n" + b"x-h: %s\r\n" % (b"v" * 100) * 100 + b"\r\n")
+        assert _read_until(sock, b"\r\n\r\nhello").endswith(b"hello")  # 10 KB of headers: within the limit
+
+
+def test_a_slow_head_is_cut_off_and_others_are_served() -> None:
+    app = App()
+    with BackgroundServer(app, http=QuickHeads) as running, _connect(running) as slow:
+        slow.sendall(b"GET /small HTTP/1.1\r\n")
+        sent = 0
+        reply = b""
+        for sent in range(1, 100):  # a header line a while, never the end of the head
+            with _connect(running) as other:  # meanwhile everyone else is served
+                other.sendall(_get("/small"))
+                assert _read_until(other, b"\r\n\r\nhello").endswith(b"hello")
+            try:
+                slow.sendall(b"x-slow-%d: 1\r\n" % sent)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            slow.settimeout(0.05)
+            try:
+                reply = slow.recv(65536)
+            except TimeoutError:
+                continue
+            break
+        assert reply.startswith(b"HTTP/1.1 408 "), reply
+        assert sent < 99
+
+
+def test_a_connection_that_never_speaks_is_closed() -> None:
+    app = App()
+    with BackgroundServer(app, http=RecordingProtocol, timeout_keep_alive=1) as running, _connect(running) as sock:
+        assert sock.recv(65536) == b""  # closed by the server: recv would otherwise wait out its 10 s
