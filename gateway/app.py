@@ -131,8 +131,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
-        if exc.status_code == 405:
-            return error_response(MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}."))
+        if exc.status_code == 405:  # with Starlette's Allow header: the methods the path has
+            return error_response(MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}."),
+                                  exc.headers)
         if exc.status_code == 404:
             return error_response(NotFound(
                 f"There is no endpoint {request.method} {request.url.path}. The gateway serves "

@@ -37,14 +37,15 @@ __all__ = [
 
 _SLUG = r"^[a-z0-9][a-z0-9._-]*$"
 _MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/-]*$"
-_VERSION = r"^[^@\s]+$"
+_VERSION = r"^[A-Za-z0-9][A-Za-z0-9._+:-]*$"
 _ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
 _SHA256 = r"^[0-9a-fA-F]{64}$"
 PATTERNS = {
     _SLUG: "must be lowercase letters, digits, '.', '_' or '-', starting with a letter or digit",
     _MODEL_ID: "must be letters, digits, '.', '_', ':', '/' or '-', starting with a letter or digit"
     " (no '@': it separates id and version)",
-    _VERSION: "may not contain '@' or spaces",
+    _VERSION: "must be letters, digits, '.', '_', '+', ':' or '-', starting with a letter or digit"
+    " (it goes into the x-grove-model header as id@version)",
     _ENV_NAME: "must be the NAME of an environment variable (like OPENAI_API_KEY), not the key itself",
     _SHA256: "must be 64 hex characters: the sha256 of the client's key",
 }

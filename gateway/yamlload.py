@@ -222,7 +222,7 @@ def issues_from(
             issues.append(
                 ConfigIssue(file, doc.line(loc), format_path(loc[:-1]), f"unknown key {key!r}{hint}")
             )
-        elif loc[-1] == "[key]":  # pydantic's marker for a bad mapping key rather than its value
+        elif loc and loc[-1] == "[key]":  # pydantic's marker for a bad mapping key rather than its value
             line = doc.line(loc[:-1])
             message = f"key {loc[-2]!r} {_plain(err, patterns)}"
             issues.append(ConfigIssue(file, line, format_path(loc[:-2]), message))

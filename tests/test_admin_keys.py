@@ -56,6 +56,8 @@ def test_create_use_list_and_delete_keys(admin_gateways: AdminGateways, tmp_path
 
 def test_key_requests_that_cannot_be(admin_gateways: AdminGateways, tmp_path: Path, fakes: Fakes) -> None:
     gw = admin_gateways.start(write_config(tmp_path / "config", fakes))
+    both = gw.post("/admin/keys", {"name": "app", "default_route": "default", "default_component": "planner"})
+    assert both.status_code == 400 and "keep one" in both.json()["error"]["message"], both.text
     assert gw.post("/admin/keys", {"name": "app"}).status_code == 201
     taken = gw.post("/admin/keys", {"name": "app"})
     assert taken.status_code == 409 and taken.json()["error"]["code"] == "key_exists"

@@ -53,6 +53,9 @@ def test_register_refuses_bad_and_taken_ids(admin_gateway: AdminGateway) -> None
     assert unknown.status_code == 400
     assert unknown.json()["errors"] == [{"file": "runtime changes", "line": None, "path": "models[new@1].provider",
                                          "message": "unknown provider 'fake-opneai' (did you mean 'fake-openai'?)"}]
+    for odd_version in ("€", "1\x01", "a b", "1@2"):  # a version goes into the x-grove-model header
+        odd = gw.post("/admin/models", new_model("new", version=odd_version))
+        assert odd.status_code == 400 and odd.json()["error"]["param"] == "version", odd.text
     for raw in (b"not json", b"[1, 2]"):
         resp = httpx.post(f"{gw.url}/admin/models", content=raw, headers={**AUTH, "content-type": "application/json"})
         assert resp.status_code == 400 and resp.json()["error"]["code"] == "invalid_json"

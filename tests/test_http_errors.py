@@ -112,7 +112,10 @@ def test_unknown_path_and_wrong_method(gateway: BackgroundServer) -> None:
     served = ("POST /v1/chat/completions", "POST /v1/responses", "POST /v1/messages", "POST /v1/embeddings",
               "POST /v1/completions", "GET /v1/models")
     assert "GET /v1/nothing-here" in error["message"] and all(path in error["message"] for path in served), error
-    _assert_error(httpx.get(f"{gateway.url}/v1/chat/completions"), 405)
+    wrong = httpx.get(f"{gateway.url}/v1/chat/completions")
+    _assert_error(wrong, 405)
+    assert wrong.headers["allow"] == "POST"
+    assert httpx.delete(f"{gateway.url}/v1/models").headers["allow"] in ("GET, HEAD", "HEAD, GET")
 
 
 def test_client_keys_are_enforced(start_gateway: GatewayFactory, demo_config: Path) -> None:
