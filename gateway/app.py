@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import hmac
 import logging
 import os
 import sys
@@ -26,7 +27,7 @@ from gateway.breaker import Breakers
 from gateway.catalog import Catalog
 from gateway.decisions import DecisionLog
 from gateway.endpoints.chat import CHAT
-from gateway.errors import GatewayError, MethodNotAllowed, NotFound
+from gateway.errors import AuthenticationFailed, GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import Limiter
 from gateway.livecatalog import LiveCatalog
 from gateway.events import Events
@@ -90,7 +91,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
 
     def follow(snapshot: Snapshot) -> None:
         # App-wide parts that depend on the catalog follow each snapshot as it is swapped in.
-        pipeline.redact = events.redact = Redactor([*snapshot.secrets, settings.admin_key or ""])
+        pipeline.redact = events.redact = Redactor([*snapshot.secrets, settings.admin_key or "",
+                                                    settings.metrics_key or ""])
         telemetry.prepare(snapshot.deployments.values())
 
     registry.on_swap.append(follow)
@@ -152,6 +154,10 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         return error_response(GatewayError("The gateway hit an internal error. The request was not completed."))
 
     async def metrics(request: Request) -> Response:
+        if settings.metrics_key is not None and not hmac.compare_digest(
+                request.headers.get("authorization", "").encode(), f"Bearer {settings.metrics_key}".encode()):
+            return error_response(AuthenticationFailed("GET /metrics needs the metrics key: "
+                                                       "'Authorization: Bearer <GROVE_METRICS_KEY>'."))
         body, content_type = telemetry.metrics_exposition(request.headers.get("accept"))
         return Response(body, headers={"content-type": content_type})
 

@@ -26,6 +26,8 @@ class Settings:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     log_level: str = "info"
     admin_key: str | None = field(default=None, repr=False)
+    metrics_key: str | None = field(default=None, repr=False)
+    """When set, ``GET /metrics`` requires ``Authorization: Bearer <metrics key>``."""
     retries: int = 1
     request_deadline_s: float = 120.0
     ttft_s: float = 30.0
@@ -59,6 +61,7 @@ class Settings:
             max_body_bytes=_int(env, "GROVE_MAX_BODY_BYTES", base.max_body_bytes),
             log_level=env.get("GROVE_LOG_LEVEL", base.log_level).lower(),
             admin_key=env.get("GROVE_ADMIN_KEY") or None,
+            metrics_key=env.get("GROVE_METRICS_KEY") or None,
             retries=_int(env, "GROVE_RETRIES", base.retries, minimum=0),
             request_deadline_s=_float(env, "GROVE_REQUEST_DEADLINE_S", base.request_deadline_s),
             ttft_s=_float(env, "GROVE_TTFT_S", base.ttft_s),

@@ -3,6 +3,7 @@ parsed by Prometheus' own parser, and the in-process instruments underneath."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -16,6 +17,7 @@ from prometheus_client.samples import Sample
 from gateway.fakes.run import Fakes
 from gateway.telemetry import names
 from gateway.telemetry.meters import OVERFLOW, Meters
+from tests.conftest import GatewayFactory
 from tests.test_telemetry import HI, TracedFactory, start_traced  # noqa: F401 - the fixture
 
 DURATION_LE = [*names.DURATION_BUCKETS, float("inf")]
@@ -37,6 +39,11 @@ def _one(samples: list[Sample], name: str, **labels: str) -> float:
 def test_metrics_after_a_plain_a_streamed_and_a_fallen_back_request(start_traced: TracedFactory, demo_config: Path,
                                                                     fakes: Fakes) -> None:
     gw = start_traced(demo_config, retries=0)
+    # Ready first, as a load balancer would wait: litellm's import (seconds on a busy machine) is
+    # the gateway's own time for a request that waits on it, which would swamp the sum below.
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{gw.url}/readyz").status_code != 200 and time.monotonic() < deadline:
+        time.sleep(0.02)
     plain = httpx.post(f"{gw.url}/v1/chat/completions", json={"model": "gpt-4.1-mini", "messages": HI})
     with httpx.stream("POST", f"{gw.url}/v1/chat/completions",
                       json={"model": "claude-sonnet-4-5", "messages": HI, "stream": True}) as streamed:
@@ -173,3 +180,13 @@ def test_openmetrics_is_served_when_asked_for(start_traced: TracedFactory, demo_
     resp = httpx.get(f"{gw.url}/metrics", headers={"accept": "application/openmetrics-text; version=1.0.0"})
     assert resp.headers["content-type"].startswith("application/openmetrics-text")
     assert resp.text.rstrip().endswith("# EOF")
+
+
+def test_metrics_can_require_a_key(start_gateway: GatewayFactory, demo_config: Path) -> None:
+    gateway = start_gateway(demo_config, metrics_key="metrics-key-for-tests")
+    for headers in ({}, {"authorization": "Bearer wrong"}, {"authorization": "metrics-key-for-tests"}):
+        refused = httpx.get(f"{gateway.url}/metrics", headers=headers)
+        assert refused.status_code == 401 and refused.json()["error"]["type"] == "authentication_error"
+        assert "metrics-key-for-tests" not in refused.text
+    ok = httpx.get(f"{gateway.url}/metrics", headers={"authorization": "Bearer metrics-key-for-tests"})
+    assert ok.status_code == 200 and "# TYPE" in ok.text
