@@ -237,7 +237,10 @@ class ConfigApplied(BaseModel):
     changed: bool
 
 
-CONFIG_YAML = {"type": "string", "description": "YAML: the config files with every runtime change applied."}
+CONFIG_YAML = {"type": "object", "description": "YAML: the config files with every runtime change applied, one "
+               "section a key (providers, models, routes, keys, components).",
+               "properties": {name: {"type": ["array", "object"]} for name in
+                              ("providers", "models", "routes", "keys", "components")}}
 CONFIG_FILES = {
     "type": "object", "minProperties": 1, "additionalProperties": {"type": "string"},
     "propertyNames": {"pattern": r"^[^./\\][^/\\]*\.ya?ml$"},
