@@ -22,6 +22,7 @@ from gateway import accesslog, api_docs, cpupin, jsonio
 from gateway.admin.api import AdminAPI
 from gateway.admin.console import ROOT as CONSOLE_ROOT, Console
 from gateway.admin.model_test import ModelTester
+from gateway.admin.throttle import Throttle
 from gateway.api import ModelAPI, error_response, health_routes
 from gateway.breaker import Breakers
 from gateway.catalog import Catalog
@@ -85,9 +86,11 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     live = LiveCatalog(registry, settings.config_dir, publish_event=publish,
                        sync_interval_s=settings.sync_interval_s,
                        reload_interval_s=settings.reload_interval_s if settings.reload else None)
+    throttle = Throttle(settings.admin_failures_per_minute)  # failed admin-key guesses, by the API and the console's sign-in alike
     admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live,
                      health=pipeline.health, perf=perf,
-                     tester=ModelTester(registry, pool, telemetry.costs, [settings.admin_key or ""]))
+                     tester=ModelTester(registry, pool, telemetry.costs, [settings.admin_key or ""]),
+                     throttle=throttle)
 
     def follow(snapshot: Snapshot) -> None:
         # App-wide parts that depend on the catalog follow each snapshot as it is swapped in.
@@ -175,7 +178,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
             ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),
             *admin.routes(),
-            *Console(settings.admin_key, console_dir).routes(),
+            *Console(settings.admin_key, console_dir, throttle=throttle).routes(),
         ],
         middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry),
                     Middleware(HotPath, routes=[r for r in api_routes if r.path in api.handlers],

@@ -198,7 +198,7 @@ def _operation(path: str, method: str, op: Operation, ref_of: Mapping[type[BaseM
         responses[str(status)] = {"description": ERROR_REASONS.get(status, op.summary),
                                   "content": {"application/json": {"schema": _schema(schema, ref_of)}}}
     security = security_of(path)
-    statuses = set(op.errors) | {"admin": {401, 403}, "client": {401, 403}, "console": {401}}.get(security, set())
+    statuses = set(op.errors) | {"admin": {401, 403, 429}, "client": {401, 403}, "console": {401}}.get(security, set())
     for status in sorted(statuses):
         error: dict[str, Any] = {"description": ERROR_REASONS.get(status, "An error."),
                                  "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}

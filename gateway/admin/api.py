@@ -29,6 +29,7 @@ from gateway.admin import models as models_admin
 from gateway.admin import routes as routes_admin
 from gateway.admin import docs
 from gateway.admin import explain
+from gateway.admin.throttle import Throttle
 from gateway.admin import model_test
 from gateway.admin import perf as perf_admin
 from gateway.admin import session
@@ -59,8 +60,10 @@ class AdminAPI:
     def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers,
                  usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None,
                  health: Callable[[], Health] = Health, perf: PerfLog | None = None,
-                 tester: model_test.ModelTester | None = None) -> None:
+                 tester: model_test.ModelTester | None = None, throttle: Throttle | None = None) -> None:
         self._key = admin_key.encode() if admin_key else None
+        self.throttle = throttle or Throttle()
+        """Failed admin-key attempts per client address (shared with the console's sign-in)."""
         self.registry = registry
         self.decisions = decisions
         self.breakers = breakers
@@ -117,7 +120,10 @@ class AdminAPI:
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationFailed("The admin API needs 'Authorization: Bearer <admin key>'.",
                                        code="missing_api_key")
+        address = request.client.host if request.client else ""
+        self.throttle.check(address)
         if not hmac.compare_digest(token.strip().encode(), self._key):
+            self.throttle.failed(address)
             raise PermissionDenied("This key is not the admin key.", code="not_admin")
 
     def _authorize_console(self, request: Request, cookie: str) -> None:

@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from gateway.admin import docs_console as docs
+from gateway.admin.throttle import Throttle
 from gateway.admin import session
 from gateway.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.errors import UnsupportedMediaType
@@ -58,10 +59,12 @@ FALLBACK_LOGIN = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\
 
 
 class Console:
-    def __init__(self, admin_key: str | None, root: Path = ROOT, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, admin_key: str | None, root: Path = ROOT, clock: Callable[[], float] = time.time,
+                 throttle: Throttle | None = None) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.root = root.resolve()
         self.clock = clock
+        self.throttle = throttle or Throttle()
 
     def routes(self) -> list[ApiRoute]:
         return [
@@ -96,7 +99,10 @@ class Console:
 
     async def sign_in(self, request: Request, key: bytes) -> Response:
         given = (await _form(request)).get("admin_key", "")
+        address = request.client.host if request.client else ""
+        self.throttle.check(address)
         if not hmac.compare_digest(given.encode(), key):
+            self.throttle.failed(address)
             return await self._login_page(401, WRONG_KEY)
         token = session.issue(key, self.clock())
         secure = "; Secure" if request.url.scheme == "https" else ""

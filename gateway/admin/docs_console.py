@@ -26,8 +26,9 @@ SIGN_IN = Operation(
     "Sign in to the console",
     "An application/x-www-form-urlencoded form with the field 'admin_key'. The admin key: 303 to "
     "/console/ with the cookie grove_console (HttpOnly, SameSite=Strict, Secure over https, 12 h; a "
-    "signature, valid on every replica). Another key: 401 with the sign-in page (HTML) and a message.",
-    status=303, errors=(404, 413, 415), tags=_TAGS)
+    "signature, valid on every replica). Another key: 401 with the sign-in page (HTML) and a message. "
+    "After 10 failed attempts from one address in a minute: 429 with Retry-After, whatever the key.",
+    status=303, errors=(404, 413, 415, 429), tags=_TAGS)
 SIGN_OUT = Operation("Sign out of the console", "Clears the cookie; 303 to /console/login.", status=303,
                      errors=(404,), tags=_TAGS)
 INDEX = Operation("Console overview page", _COOKIE, reply=_HTML, media="text/html", errors=(401, 404), tags=_TAGS)
