@@ -178,7 +178,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
             ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),
             *admin.routes(),
-            *Console(settings.admin_key, console_dir, throttle=throttle).routes(),
+            *Console(settings.admin_key, console_dir, throttle=throttle, store=store).routes(),
         ],
         middleware=[Middleware(TelemetryMiddleware, telemetry=telemetry),
                     Middleware(HotPath, routes=[r for r in api_routes if r.path in api.handlers],

@@ -123,13 +123,13 @@ def bad_cookies() -> dict[str, dict[str, str]]:
     """Console cookies that must never pass, each sent with the console's CSRF header."""
     now = time.time()
     return {
-        "forged cookie": console_cookie(f"{int(now) + 3600}.{'0' * 64}"),
+        "forged cookie": console_cookie(f"{int(now) + 3600}.{'0' * 16}.{'0' * 64}"),
         "expired cookie": console_cookie(session.issue(ADMIN.encode(), now - session.LIFETIME_S - 5)),
         "cookie signed by another key": console_cookie(session.issue(b"not-the-admin-key", now)),
         "client key as the cookie": console_cookie(CLIENT),
         "admin key as the cookie": console_cookie(ADMIN),
         "client key with a valid cookie's signature": console_cookie(
-            f"{CLIENT}.{session.issue(ADMIN.encode(), now).split('.')[1]}"),
+            f"{CLIENT}.{session.issue(ADMIN.encode(), now).split('.', 1)[1]}"),
     }
 
 

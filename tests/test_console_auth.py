@@ -90,9 +90,10 @@ def test_the_admin_key_signs_in_with_a_stateless_12_hour_cookie(url: str) -> Non
     header = response.headers["set-cookie"]
     token = response.cookies[session.COOKIE]
     assert header == f"{session.COOKIE}={token}; Max-Age=43200; Path=/; HttpOnly; SameSite=Strict"
-    expiry, signature = token.split(".")
+    expiry, nonce, signature = token.split(".")
     assert before + 12 * 3600 - 1 <= int(expiry) <= time.time() + 12 * 3600
-    assert len(signature) == 64 and session.valid(token, ADMIN.encode(), time.time())
+    assert len(nonce) == 16 and len(signature) == 64 and session.valid(token, ADMIN.encode(), time.time())
+    assert sign_in(url).cookies[session.COOKIE] != token  # every sign-in its own token
     assert ADMIN not in response.text and ADMIN not in header
 
 
@@ -208,7 +209,7 @@ def test_forged_expired_and_foreign_cookies_are_refused(url: str, demo_config: P
 
 
 def _signed(expiry: int) -> str:
-    return f"{expiry}.{session._signature(ADMIN.encode(), str(expiry))}"
+    return f"{expiry}.{'a' * 16}.{session._signature(ADMIN.encode(), f'{expiry}.' + 'a' * 16)}"
 
 
 def test_the_session_token_checks() -> None:
@@ -222,11 +223,17 @@ def test_the_session_token_checks() -> None:
     assert not session.valid(token.replace(".", "", 1), key, now)
 
 
-def test_sign_out_clears_the_cookie(url: str) -> None:
-    response = httpx.post(f"{url}/console/logout", headers=cookie_of(url))
+def test_sign_out_clears_the_cookie_and_revokes_it(url: str) -> None:
+    cookie = cookie_of(url)
+    assert httpx.get(f"{url}/admin/keys", headers=cookie).status_code == 200
+    response = httpx.post(f"{url}/console/logout", headers=cookie)
     assert response.status_code == 303 and response.headers["location"] == "/console/login"
     assert response.headers["set-cookie"] == f"{session.COOKIE}=; Max-Age=0; Path=/; HttpOnly; SameSite=Strict"
     assert_secured(response)
+    # A copy of the cookie kept after signing out opens nothing any more; a new sign-in does.
+    assert httpx.get(f"{url}/admin/keys", headers=cookie).status_code == 401
+    assert httpx.get(f"{url}/console/", headers={**cookie, **HTML}).status_code == 303
+    assert httpx.get(f"{url}/admin/keys", headers=cookie_of(url)).status_code == 200
 
 
 def test_without_an_admin_key_there_is_no_console(servers: list[BackgroundServer], demo_config: Path,

@@ -64,6 +64,7 @@ class AdminAPI:
         self._key = admin_key.encode() if admin_key else None
         self.throttle = throttle or Throttle()
         """Failed admin-key attempts per client address (shared with the console's sign-in)."""
+        self.revocations = session.Revocations(registry.store)
         self.registry = registry
         self.decisions = decisions
         self.breakers = breakers
@@ -102,19 +103,19 @@ class AdminAPI:
     def _guard(self, handler):  # type: ignore[no-untyped-def]
         async def guarded(request: Request) -> Response:
             try:
-                self._authorize(request)
+                await self._authorize(request)
                 return await handler(request)
             except GatewayError as exc:
                 return Response(exc.body(), status_code=exc.status, media_type=JSON, headers=exc.headers)
 
         return guarded
 
-    def _authorize(self, request: Request) -> None:
+    async def _authorize(self, request: Request) -> None:
         if self._key is None:
             raise PermissionDenied("The admin API is disabled: set GROVE_ADMIN_KEY to enable it.")
         cookie = request.cookies.get(session.COOKIE)
         if cookie is not None and "authorization" not in request.headers:
-            self._authorize_console(request, cookie)
+            await self._authorize_console(request, cookie)
             return
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token:
@@ -126,9 +127,9 @@ class AdminAPI:
             self.throttle.failed(address)
             raise PermissionDenied("This key is not the admin key.", code="not_admin")
 
-    def _authorize_console(self, request: Request, cookie: str) -> None:
+    async def _authorize_console(self, request: Request, cookie: str) -> None:
         assert self._key is not None
-        if not session.valid(cookie, self._key, time.time()):
+        if not session.valid(cookie, self._key, time.time()) or await self.revocations.revoked(cookie):
             raise AuthenticationFailed("The console session is invalid or has expired: sign in again at "
                                        "/console/login.", code="invalid_session")
         if request.method not in ("GET", "HEAD") and request.headers.get(session.CSRF_HEADER) != "1":

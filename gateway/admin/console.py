@@ -26,6 +26,8 @@ from starlette.responses import FileResponse, Response
 
 from gateway.admin import docs_console as docs
 from gateway.admin.throttle import Throttle
+from gateway.store import Store
+from gateway.store.memory import MemoryStore
 from gateway.admin import session
 from gateway.errors import AuthenticationFailed, GatewayError, InvalidRequest, NotFound, PayloadTooLarge
 from gateway.errors import UnsupportedMediaType
@@ -60,11 +62,12 @@ FALLBACK_LOGIN = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\
 
 class Console:
     def __init__(self, admin_key: str | None, root: Path = ROOT, clock: Callable[[], float] = time.time,
-                 throttle: Throttle | None = None) -> None:
+                 throttle: Throttle | None = None, store: Store | None = None) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.root = root.resolve()
         self.clock = clock
         self.throttle = throttle or Throttle()
+        self.revocations = session.Revocations(store or MemoryStore())
 
     def routes(self) -> list[ApiRoute]:
         return [
@@ -90,9 +93,10 @@ class Console:
 
         return wrapped
 
-    def signed_in(self, request: Request, key: bytes) -> bool:
+    async def signed_in(self, request: Request, key: bytes) -> bool:
         token = request.cookies.get(session.COOKIE)
-        return token is not None and session.valid(token, key, self.clock())
+        return token is not None and session.valid(token, key, self.clock()) \
+            and not await self.revocations.revoked(token)
 
     async def login(self, request: Request, key: bytes) -> Response:
         return await self._login_page(200)
@@ -112,6 +116,9 @@ class Console:
                           f"SameSite=Strict{secure}"})
 
     async def sign_out(self, request: Request, key: bytes) -> Response:
+        token = request.cookies.get(session.COOKIE)
+        if token is not None and session.valid(token, key, self.clock()):
+            await self.revocations.revoke(token, self.clock())  # the cookie may have been copied: revoked
         secure = "; Secure" if request.url.scheme == "https" else ""
         return Response(status_code=303, headers={
             "location": "/console/login", "cache-control": "no-store",
@@ -119,7 +126,7 @@ class Console:
 
     async def page(self, request: Request, key: bytes) -> Response:
         relative = request.path_params.get("path") or "index.html"
-        if relative not in PUBLIC and not self.signed_in(request, key):
+        if relative not in PUBLIC and not await self.signed_in(request, key):
             if "text/html" in request.headers.get("accept", ""):
                 return Response(status_code=303, headers={"location": "/console/login", "cache-control": "no-store"})
             raise AuthenticationFailed("Sign in to the console first: POST /console/session.", code="not_signed_in")
