@@ -94,11 +94,6 @@ class CountTokensRequest(BaseModel):
 def parse_messages_request(raw: bytes) -> ChatRequest:
     body, parsed = _validated(raw, MessagesRequest)
     assert isinstance(parsed, MessagesRequest)
-    if parsed.tool_choice is not None and parsed.tool_choice.type == "tool" and not parsed.tool_choice.name:
-        raise InvalidRequest("tool_choice.name: Field required", param="tool_choice.name")
-    if (parsed.thinking is not None and parsed.thinking.type == "enabled"
-            and parsed.thinking.budget_tokens is None):
-        raise InvalidRequest("thinking.enabled.budget_tokens: Field required", param="thinking.budget_tokens")
     stream = bool(parsed.stream)
     return ChatRequest(body=chat_view(body, stream), raw=raw, model=parsed.model, stream=stream,
                        include_usage=False, endpoint="messages", source=body)
@@ -144,9 +139,21 @@ def _validated(raw: bytes, model: type[BaseModel]) -> tuple[dict[str, Any], Base
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
     try:
-        return body, model.model_validate(body)
+        parsed = model.model_validate(body)
     except ValidationError as exc:
         raise _invalid(exc) from None
+    _check(parsed)
+    return body, parsed
+
+
+def _check(parsed: BaseModel) -> None:
+    """What the field types alone do not say."""
+    choice: _ToolChoice | None = getattr(parsed, "tool_choice", None)
+    if choice is not None and choice.type == "tool" and not choice.name:
+        raise InvalidRequest("tool_choice.name: Field required", param="tool_choice.name")
+    thinking: _Thinking | None = getattr(parsed, "thinking", None)
+    if thinking is not None and thinking.type == "enabled" and thinking.budget_tokens is None:
+        raise InvalidRequest("thinking.enabled.budget_tokens: Field required", param="thinking.budget_tokens")
 
 
 def _param(loc: tuple[int | str, ...]) -> str:
@@ -163,7 +170,9 @@ def _param(loc: tuple[int | str, ...]) -> str:
 
 def _invalid(exc: ValidationError) -> InvalidRequest:
     errors = exc.errors(include_url=False, include_input=False)
-    first = errors[0]
+    # Of a union's branches the one that got furthest says best what is wrong (a block without a
+    # type, rather than "content should be a string").
+    first = max(errors, key=lambda error: len(error["loc"]))
     param = _param(tuple(first["loc"]))
     detail = "Field required" if first["type"] == "missing" else first["msg"].rstrip(".")
     message = f"{param}: {detail}"
