@@ -160,3 +160,20 @@ def test_translated_requests_carry_system_tools_and_user(gateway: BackgroundServ
         assert body["systemInstruction"]["parts"] == [{"text": "Be brief."}]
         assert body["tools"][0]["functionDeclarations"][0]["name"] == "get_weather"
         assert body["generationConfig"]["maxOutputTokens"] == 77
+
+
+def test_a_configured_beta_is_kept_beside_the_clients_and_the_routing_hint_stays_home(
+        start_gateway: Any, demo_config: Any, fakes: Fakes) -> None:
+    text = (demo_config / "demo.yaml").read_text().replace(
+        f'base_url: "{fakes.anthropic.url}"}}',
+        f'base_url: "{fakes.anthropic.url}", headers: {{anthropic-beta: configured-beta}}}}')
+    (demo_config / "demo.yaml").write_text(text)
+    client = sdk(start_gateway(demo_config))
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=HI,
+                           extra_headers={"anthropic-beta": "client-beta"},
+                           metadata={"user_id": "u-1", "grove_capabilities": "reasoning=9"})  # type: ignore[typeddict-unknown-key]
+    (sent,) = fakes.anthropic.state.requests
+    assert sent.headers["anthropic-beta"] == "configured-beta,client-beta"
+    assert sent.body["metadata"] == {"user_id": "u-1"} and sent.body["model"] == "claude-sonnet-4-5"
+    client.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=HI)
+    assert fakes.anthropic.state.requests[-1].headers["anthropic-beta"] == "configured-beta"

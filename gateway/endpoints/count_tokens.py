@@ -26,7 +26,7 @@ from gateway.ids import IdSource
 from gateway.openapi import ApiRoute
 from gateway.providers.anthropic import AnthropicProvider, anthropic_reply_error
 from gateway.providers.base import ChatRequest, UpstreamRequest
-from gateway.providers.messages_passthrough import upstream_headers
+from gateway.providers.messages_passthrough import upstream_body, upstream_headers
 from gateway.routing import COMPONENT_HEADER, extract_features
 
 if TYPE_CHECKING:
@@ -88,10 +88,8 @@ class CountTokens:
 
     async def _upstream(self, provider: AnthropicProvider, deployment: Deployment, req: ChatRequest,
                         request: Request) -> int:
-        model = deployment.model.upstream_model
-        body = req.raw if req.model == model or req.source is None else jsonio.dumps({**req.source, "model": model})
         upstream = UpstreamRequest(provider.url + "/count_tokens", upstream_headers(provider.headers, request.headers),
-                                   body)
+                                   upstream_body(req, deployment.model.upstream_model))
         async with self.pipeline.pool.send(upstream, deployment.timeouts, deployment.provider_id) as resp:
             data = await resp.read()
             if resp.status >= 400:

@@ -58,6 +58,7 @@ class MessagesEndpoint:
 
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
+        self._loading: asyncio.Task[object] | None = None  # litellm's import started here, if it was
 
     async def parse(self, raw: bytes) -> ChatRequest:
         request = parse_messages_request(raw)
@@ -74,11 +75,10 @@ class MessagesEndpoint:
         snapshot = self._registry.snapshot
         if not any(d.provider_kind in NEEDS_LITELLM for d in snapshot.deployments.values()):
             return
-        loading = self._registry.bridge_loading
-        if loading is None:
-            await asyncio.to_thread(lb.load)
-        else:
-            await asyncio.shield(loading)
+        loading = self._registry.bridge_loading or self._loading
+        if loading is None:  # one import for all the requests that wait for it
+            loading = self._loading = asyncio.get_running_loop().create_task(asyncio.to_thread(lb.load))
+        await asyncio.shield(loading)
 
     def refusal(self, deployment: Deployment) -> str | None:
         if deployment.model.mode != "chat":

@@ -1,7 +1,8 @@
 """Anthropic Messages to an Anthropic upstream: the client's bytes through.
 
 Both sides speak the same format, so the body goes upstream as the client sent it (re-encoded
-once only when the upstream's model name differs from the one the client named) and thinking
+once only when the upstream's model name differs from the one the client named, or to drop the
+gateway's routing hint from ``metadata``) and thinking
 blocks with their signatures, ``cache_control``, citations and server tools arrive untouched.
 The upstream gets the provider's own key and headers, and the client's ``anthropic-version``
 and ``anthropic-beta`` (a beta the provider's config already sets is kept beside the client's).
@@ -20,6 +21,7 @@ from gateway.errors import UpstreamBadResponse, UpstreamError
 from gateway.providers import litellm_bridge as lb
 from gateway.providers.anthropic import AnthropicProvider, anthropic_error, anthropic_reply_error
 from gateway.providers.base import ChatRequest, Completion, UpstreamRequest, Usage
+from gateway.routing import without_hint
 
 FORWARDED_HEADERS = ("anthropic-version", "anthropic-beta")
 _USAGE_FIELDS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
@@ -38,6 +40,17 @@ def upstream_headers(provider_headers: Mapping[str, str], client: Mapping[str, s
         configured = merged.get("anthropic-beta")
         merged["anthropic-beta"] = f"{configured},{beta}" if configured else beta
     return merged
+
+
+def upstream_body(request: ChatRequest, model: str) -> bytes:
+    """The client's bytes, unless the upstream's model name differs or the body carries the
+    gateway's routing hint in ``metadata`` (Anthropic refuses metadata it does not know): then
+    the client's JSON once re-encoded, with the upstream's name and without the hint."""
+    source = request.source
+    stripped = without_hint(source) if source is not None else None
+    if source is None or (stripped is None and request.model == model):
+        return request.raw
+    return jsonio.dumps({**(stripped or source), "model": model})
 
 
 def anthropic_usage(usage: Mapping[str, Any]) -> Usage:
@@ -65,12 +78,8 @@ class AnthropicMessagesTranslator:
     def request(self) -> UpstreamRequest:
         if self._upstream is None:
             req = self._request
-            if req.model == self._model or req.source is None:
-                body = req.raw
-            else:
-                body = jsonio.dumps({**req.source, "model": self._model})
-            self._upstream = UpstreamRequest(self._provider.url,
-                                             upstream_headers(self._provider.headers, req.headers), body)
+            self._upstream = UpstreamRequest(self._provider.url, upstream_headers(self._provider.headers, req.headers),
+                                             upstream_body(req, self._model))
         return self._upstream
 
     def response(self, body: bytes) -> Completion:
