@@ -59,6 +59,8 @@ class MessagesViaChat:
             self._names.update(names)
             body: dict[str, Any] = {k: v for k, v in chat.items() if k in _CHAT_FIELDS}
             body["model"] = model
+            if body.get("reasoning_effort") == "none":  # thinking disabled: models without reasoning refuse it
+                del body["reasoning_effort"]
             if deployment.provider_kind == "openai-compatible":
                 body["messages"] = [_plain_message(m) for m in body["messages"]]
             if req.stream:
