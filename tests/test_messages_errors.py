@@ -251,3 +251,19 @@ def test_usage_sums_count_messages_requests(start_gateway: GatewayFactory, confi
     claude = rows["claude-sonnet-4-5@1"]
     assert claude["cost_usd"] > costs["claude-sonnet-4-5"]
     assert claude["output_tokens"] >= 2 * streamed.output_tokens - 1 and claude["input_tokens"] > 0
+
+
+def test_count_tokens_passes_a_failed_anthropic_upstream_on_down_the_chain(keyed: BackgroundServer,
+                                                                          fakes: Fakes) -> None:
+    client = sdk(keyed)
+    fakes.anthropic.state.set(status=529)
+    raw = client.messages.with_raw_response.count_tokens(model="claude-first", messages=HI)
+    assert raw.headers["x-grove-model"] == "gemini-2.5-flash@1" and raw.parse().input_tokens > 0
+    with pytest.raises(anthropic.APIStatusError) as caught:  # alone on its chain, its failure is the answer
+        client.messages.count_tokens(model="claude-sonnet-4-5", messages=HI)
+    assert caught.value.status_code == 529 and caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    fakes.anthropic.state.set(status=400, error_message="messages.0: nope")
+    with pytest.raises(anthropic.BadRequestError) as refused:  # the client's own mistake: no fallback
+        client.messages.count_tokens(model="claude-first", messages=HI)
+    assert "nope" in refused.value.message
+    assert len(fakes.gemini.state.requests) == 0
