@@ -267,3 +267,16 @@ def test_count_tokens_passes_a_failed_anthropic_upstream_on_down_the_chain(keyed
         client.messages.count_tokens(model="claude-first", messages=HI)
     assert "nope" in refused.value.message
     assert len(fakes.gemini.state.requests) == 0
+
+
+@pytest.mark.parametrize("knobs", [{"malformed_chunk_at": 0}, {"ttft_ms": 3000}, {"cut_after_chunks": 0}])
+def test_an_anthropic_stream_failing_before_its_first_event_falls_back(keyed: BackgroundServer, fakes: Fakes,
+                                                                       knobs: dict[str, int]) -> None:
+    fakes.anthropic.state.set(**knobs)
+    with sdk(keyed).messages.with_streaming_response.create(model="claude-first", max_tokens=64, messages=HI,
+                                                             stream=True) as raw:
+        events = list(raw.parse())
+        assert raw.headers["x-grove-model"] == "gemini-2.5-flash@1"
+    assert events[0].type == "message_start" and events[-1].type == "message_stop"
+    text = "".join(e.delta.text for e in events if e.type == "content_block_delta")  # type: ignore[union-attr]
+    assert text.startswith("Hello from fake-gemini")
