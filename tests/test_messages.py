@@ -125,8 +125,8 @@ def test_thinking_blocks_go_back_with_their_signatures(gateway: BackgroundServer
             first = events.get_final_message()
         assert "thinking" in kinds and "signature" in kinds
     else:
-        first = client.messages.create(model="claude-sonnet-4-5", max_tokens=2048, messages=ask,  # type: ignore[arg-type]
-                                       thinking=thinking)  # type: ignore[arg-type]
+        first = client.messages.create(model="claude-sonnet-4-5", max_tokens=2048,
+                                       messages=ask, thinking=thinking)  # type: ignore[arg-type]
     assert [block.type for block in first.content] == ["thinking", "redacted_thinking", "text"]
     assert first.content[0].signature  # type: ignore[union-attr]
     turn = [*ask, {"role": "assistant", "content": [block.model_dump() for block in first.content]},
@@ -171,7 +171,8 @@ def test_a_configured_beta_is_kept_beside_the_clients_and_the_routing_hint_stays
     client = sdk(start_gateway(demo_config))
     client.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=HI,
                            extra_headers={"anthropic-beta": "client-beta"},
-                           metadata={"user_id": "u-1", "grove_capabilities": "reasoning=9"})  # type: ignore[typeddict-unknown-key]
+                           metadata={"user_id": "u-1",  # type: ignore[typeddict-unknown-key]
+                                     "grove_capabilities": "reasoning=9"})
     (sent,) = fakes.anthropic.state.requests
     assert sent.headers["anthropic-beta"] == "configured-beta,client-beta"
     assert sent.body["metadata"] == {"user_id": "u-1"} and sent.body["model"] == "claude-sonnet-4-5"

@@ -87,7 +87,8 @@ def test_the_client_key_as_x_api_key_or_bearer(keyed: BackgroundServer, fakes: F
                                       default_headers={"x-api-key": "sk-not-a-key"})):
         with pytest.raises(anthropic.AuthenticationError) as caught:
             wrong.messages.create(model="claude-sonnet-4-5", max_tokens=16, messages=HI)
-        assert caught.value.status_code == 401 and caught.value.type == "authentication_error"  # type: ignore[attr-defined]
+        assert caught.value.status_code == 401
+        assert caught.value.type == "authentication_error"  # type: ignore[attr-defined]
         assert caught.value.body == {"type": "error", "error": {"type": "authentication_error",
                                                                  "message": "Incorrect API key provided."}}
         with pytest.raises(anthropic.AuthenticationError):
@@ -261,7 +262,8 @@ def test_count_tokens_passes_a_failed_anthropic_upstream_on_down_the_chain(keyed
     assert raw.headers["x-grove-model"] == "gemini-2.5-flash@1" and raw.parse().input_tokens > 0
     with pytest.raises(anthropic.APIStatusError) as caught:  # alone on its chain, its failure is the answer
         client.messages.count_tokens(model="claude-sonnet-4-5", messages=HI)
-    assert caught.value.status_code == 529 and caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
+    assert caught.value.status_code == 529
+    assert caught.value.body["error"]["type"] == "overloaded_error"  # type: ignore[index]
     fakes.anthropic.state.set(status=400, error_message="messages.0: nope")
     with pytest.raises(anthropic.BadRequestError) as refused:  # the client's own mistake: no fallback
         client.messages.count_tokens(model="claude-first", messages=HI)

@@ -10,6 +10,7 @@ codes, so that the Anthropic SDK raises its own exception classes (``BadRequestE
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from starlette.responses import Response
 
@@ -21,7 +22,7 @@ JSON = "application/json"
 
 # Anthropic's error type for each status it uses; a gateway status Anthropic does not use is
 # first mapped onto the nearest one it does (``_STATUS``).
-_TYPE_OF_STATUS: Mapping[int, str] = {
+_TYPE_OF_STATUS: Mapping[int, str] = MappingProxyType({
     400: "invalid_request_error",
     401: "authentication_error",
     402: "billing_error",
@@ -32,11 +33,11 @@ _TYPE_OF_STATUS: Mapping[int, str] = {
     500: "api_error",
     504: "timeout_error",
     529: "overloaded_error",
-}
-_STATUS: Mapping[int, int] = {
+})
+_STATUS: Mapping[int, int] = MappingProxyType({
     502: 500,  # the upstream failed or answered nonsense: Anthropic's own failure is a 500 api_error
     503: 529,  # no deployment could answer now: Anthropic says "overloaded"
-}
+})
 
 
 def anthropic_status(exc: GatewayError) -> tuple[int, str]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
@@ -38,11 +39,11 @@ def _passthrough(deployment: Deployment, request: ChatRequest) -> Translator:
     return AnthropicMessagesTranslator(provider, request, deployment.model.upstream_model)
 
 
-TRANSLATORS: Mapping[str, Callable[[Deployment, ChatRequest], Translator]] = {
+TRANSLATORS: Mapping[str, Callable[[Deployment, ChatRequest], Translator]] = MappingProxyType({
     "anthropic": _passthrough,
     "openai-compatible": MessagesViaChat,
     "gemini": MessagesViaChat,
-}
+})
 """The translator of a Messages attempt, by the deployment's provider kind."""
 NEEDS_LITELLM = frozenset({"openai-compatible", "gemini"})
 

@@ -46,7 +46,8 @@ class Thought:
             else:
                 start, deltas = dict(block), []
             out.append(("content_block_start", {"type": "content_block_start", "index": index, "content_block": start}))
-            out += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d}) for d in deltas]
+            out += [("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+                    for delta in deltas]
             out.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
         return out
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from gateway import jsonio
@@ -34,8 +35,9 @@ _CHAT_FIELDS = frozenset({"model", "messages", "max_tokens", "temperature", "top
                           "tool_choice", "user", "response_format", "reasoning_effort", "parallel_tool_calls"})
 # litellm's own message fields (replayed thinking), which only litellm's translations read.
 _LITELLM_MESSAGE_FIELDS = ("thinking_blocks", "reasoning_content")
-_STOP_REASON: Mapping[str, str] = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use",
-                                   "function_call": "tool_use", "content_filter": "refusal"}
+_STOP_REASON: Mapping[str, str] = MappingProxyType({
+    "stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "function_call": "tool_use",
+    "content_filter": "refusal"})
 
 
 class MessagesViaChat:
@@ -223,8 +225,9 @@ class _EventWriter:
         function = call.get("function") if isinstance(call.get("function"), dict) else {}
         if call.get("id") or position not in self._tools:
             name = str(function.get("name") or "")
-            self._block(out, "tool_use", {"type": "tool_use", "id": str(call.get("id") or f"toolu_{uuid.uuid4().hex[:24]}"),
-                                          "name": self._names.get(name, name), "input": {}}, new=True)
+            call_id = str(call.get("id") or f"toolu_{uuid.uuid4().hex[:24]}")
+            self._block(out, "tool_use", {"type": "tool_use", "id": call_id, "name": self._names.get(name, name),
+                                          "input": {}}, new=True)
             self._tools[position] = self._index
         arguments = function.get("arguments")
         if isinstance(arguments, str) and arguments:
