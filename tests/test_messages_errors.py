@@ -282,3 +282,14 @@ def test_an_anthropic_stream_failing_before_its_first_event_falls_back(keyed: Ba
     assert events[0].type == "message_start" and events[-1].type == "message_stop"
     text = "".join(e.delta.text for e in events if e.type == "content_block_delta")  # type: ignore[union-attr]
     assert text.startswith("Hello from fake-gemini")
+
+
+def test_a_body_over_the_limit_is_anthropics_413(start_gateway: GatewayFactory, config: Path, fakes: Fakes) -> None:
+    gateway = start_gateway(config, max_body_bytes=2000)
+    big = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "x" * 5000}]}
+    for path in ("/v1/messages", "/v1/messages/count_tokens"):
+        resp = _post(gateway, big, path)
+        assert resp.status_code == 413, resp.text
+        assert resp.json()["error"]["type"] == "request_too_large"
+    assert _post(gateway, b'{"model": "\xff\xfe"}').json()["error"]["type"] == "invalid_request_error"
+    assert _upstream_requests(fakes) == 0
