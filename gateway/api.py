@@ -75,6 +75,8 @@ class ModelAPI:
             request_headers = _headers(request.scope)
             key = snapshot.auth.authenticate(request_headers)
             req = await endpoint.parse(await self._read_body(request, request_headers))
+            if getattr(endpoint, "forwards_headers", False):  # an endpoint that passes some on upstream
+                req = replace(req, headers=request_headers)
             rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
             features = extract_features(req.body, request_headers)

@@ -28,6 +28,8 @@ from gateway.breaker import Breakers
 from gateway.catalog import Catalog
 from gateway.decisions import DecisionLog
 from gateway.endpoints.chat import CHAT
+from gateway.endpoints.count_tokens import count_tokens_route
+from gateway.endpoints.messages import MessagesEndpoint
 from gateway.errors import AuthenticationFailed, GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import Limiter
 from gateway.livecatalog import LiveCatalog
@@ -76,7 +78,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     decisions = DecisionLog(store)
     limiter = Limiter(store, on_exceeded=lambda key, limit, retry_after_s: events.publish(
         "limit.exceeded", {"key": key, "limit": limit, "retry_after_s": round(retry_after_s, 3)}))
-    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter, endpoints=(CHAT,))
+    messages = MessagesEndpoint(registry)
+    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter, endpoints=(CHAT, messages))
 
     def publish(kind: str, data: dict[str, object]) -> None:
         events.publish(kind, data)
@@ -175,6 +178,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     app = Starlette(
         routes=[
             *api_routes, *health_routes(registry),
+            count_tokens_route(registry, pipeline, messages, settings.max_body_bytes),
             ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
             ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),
             *admin.routes(),

@@ -24,14 +24,21 @@ class Authenticator:
             return None
         header = headers.get("authorization")
         if not header:
-            raise AuthenticationFailed(
-                "You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.",
-                code="missing_api_key",
-            )
+            # The Anthropic SDK sends its key as 'x-api-key'; it is the same client key.
+            api_key = headers.get("x-api-key", "").strip()
+            if not api_key:
+                raise AuthenticationFailed(
+                    "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
+                    code="missing_api_key",
+                )
+            return self._key(api_key)
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise AuthenticationFailed("The Authorization header must be 'Bearer <key>'.")
+        return self._key(token)
+
+    def _key(self, token: str) -> KeySpec:
         key = self._by_hash.get(hashlib.sha256(token.encode()).hexdigest())
         if key is None:
             raise AuthenticationFailed("Incorrect API key provided.")

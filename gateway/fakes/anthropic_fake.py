@@ -5,7 +5,10 @@ and ``max_tokens``; a message object, or an SSE stream of named events
 (message_start, content_block_start, ping, content_block_delta, content_block_stop,
 message_delta, message_stop). Errors are ``{"type": "error", "error": {"type",
 "message"}, "request_id"}`` with a ``request-id`` header; an error after the stream
-has begun is an ``event: error``. Replies come from ``replies.py``.
+has begun is an ``event: error``. Replies come from ``replies.py``; extended thinking (signed
+thinking blocks, and the check of those sent back) from ``anthropic_thinking.py``.
+``POST /v1/messages/count_tokens`` answers ``{"input_tokens": N}`` under the same auth and knobs.
+The headers of every request (``anthropic-version``, ``anthropic-beta``) are in its records.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from gateway.fakes.exchange import (
     read_json,
     retry_after_headers,
 )
+from gateway.fakes.anthropic_thinking import Signer, Thought
 from gateway.fakes.knobs import FakeState, Knobs, control_routes
 from gateway.fakes.replies import Prompt, Reply, make_reply, new_id
 
@@ -53,7 +57,9 @@ def create_anthropic_app(state: FakeState | None = None) -> Starlette:
     """The fake's app; its state is ``app.state.fake`` (the one given, or a new one)."""
     state = state if state is not None else FakeState()
     fake = _AnthropicFake(state)
-    app = FakeApp(routes=[Route("/v1/messages", fake.messages, methods=["POST"]), *control_routes(state)])
+    app = FakeApp(routes=[Route("/v1/messages", fake.messages, methods=["POST"]),
+                          Route("/v1/messages/count_tokens", fake.count_tokens, methods=["POST"]),
+                          *control_routes(state)])
     app.state.fake = state
     return app
 
@@ -61,6 +67,32 @@ def create_anthropic_app(state: FakeState | None = None) -> Starlette:
 class _AnthropicFake:
     def __init__(self, state: FakeState) -> None:
         self.state = state
+        self.signer = Signer()
+
+    async def count_tokens(self, request: Request) -> Response:
+        """``POST /v1/messages/count_tokens``: ``{"input_tokens": N}``, as the reply would count it."""
+        body, ok = await read_json(request, self.state)
+        model = body.get("model") if isinstance(body, dict) else None
+        model = model if isinstance(model, str) and model else None
+        knobs = self.state.knobs_for(model)
+        denied = self._auth(request, knobs)
+        if denied is not None:
+            return denied
+        if not request.headers.get("anthropic-version"):
+            return self._error(knobs, 400, "invalid_request_error", "anthropic-version: header is required")
+        if not ok or not isinstance(body, dict) or model is None:
+            return self._error(knobs, 400, "invalid_request_error", "model: Field required")
+        if not isinstance(body.get("messages"), list) or not body["messages"]:
+            return self._error(knobs, 400, "invalid_request_error", "messages: Field required")
+        faults = decide_faults(self.state, model, knobs, stream=False, failure_status=FAILURE_STATUS)
+        if faults.hang:
+            return Exchange(self.state, knobs, hang=True)
+        if faults.status is not None:
+            kind, message = _error_parts(faults.status, model)
+            return self._error(knobs, faults.status, kind, knobs.error_message or message)
+        count = _prompt(body, model, None).input_tokens
+        return Exchange(self.state, knobs, headers=_headers("application/json"),
+                        body=jsonio.dumps({"input_tokens": count}))
 
     async def messages(self, request: Request) -> Response:
         body, ok = await read_json(request, self.state)
@@ -85,6 +117,9 @@ class _AnthropicFake:
         if model is None or not isinstance(body["messages"], list) or not body["messages"]:
             field = "model" if model is None else "messages"
             return self._error(knobs, 400, "invalid_request_error", f"{field}: Input should be a non-empty value")
+        problem = self.signer.problem(body)
+        if problem is not None:
+            return self._error(knobs, 400, "invalid_request_error", problem)
         stream = body.get("stream") is True
         faults = decide_faults(self.state, model, knobs, stream=stream, failure_status=FAILURE_STATUS)
         if faults.hang:
@@ -101,24 +136,25 @@ class _AnthropicFake:
                 f"prompt is too long: {prompt.input_tokens} tokens > {knobs.context_window} maximum",
             )
         reply = make_reply(prompt, knobs)
+        thought = self.signer.thought(body, prompt.last_user_text)
         if stream:
-            return self._stream(knobs, faults, reply, model)
+            return self._stream(knobs, faults, reply, model, thought)
         steps = len(reply.argument_pieces if reply.tool_name else reply.pieces) + 6
         return Exchange(
             self.state,
             knobs,
             headers=_headers("application/json"),
-            body=jsonio.dumps(_message(reply, model)),
+            body=jsonio.dumps(_message(reply, model, thought)),
             faults=faults.active,
             steps=steps,
         )
 
-    def _stream(self, knobs: Knobs, faults: Faults, reply: Reply, model: str) -> Exchange:
+    def _stream(self, knobs: Knobs, faults: Faults, reply: Reply, model: str, thought: Thought) -> Exchange:
         status = knobs.status if knobs.status is not None else FAILURE_STATUS
         kind, message = _error_parts(status, model)
         error = {"type": "error", "error": {"type": kind, "message": knobs.error_message or message}}
         plan = Stream(
-            events=_events(reply, model),
+            events=_events(reply, model, thought),
             terminal=1,
             malformed=_MALFORMED,
             error_event=_sse("error", error),
@@ -146,7 +182,7 @@ class _AnthropicFake:
 # --- the request ----------------------------------------------------------------
 
 
-def _prompt(body: dict[str, Any], model: str, max_tokens: int) -> Prompt:
+def _prompt(body: dict[str, Any], model: str, max_tokens: int | None) -> Prompt:
     system_text, _ = _blocks(body.get("system"))
     chars, images = len(system_text), 0
     last_user = ""
@@ -231,13 +267,13 @@ def _tool_to_call(body: dict[str, Any]) -> str | None:
 # --- the answer -----------------------------------------------------------------
 
 
-def _message(reply: Reply, model: str) -> dict[str, Any]:
-    content: list[dict[str, Any]]
+def _message(reply: Reply, model: str, thought: Thought) -> dict[str, Any]:
+    content: list[dict[str, Any]] = [dict(block) for block in thought.blocks]
     if reply.tool_name:
         arguments = jsonio.loads(reply.tool_arguments)
-        content = [{"type": "tool_use", "id": new_id("toolu_"), "name": reply.tool_name, "input": arguments}]
+        content.append({"type": "tool_use", "id": new_id("toolu_"), "name": reply.tool_name, "input": arguments})
     else:
-        content = [{"type": "text", "text": reply.text}]
+        content.append({"type": "text", "text": reply.text})
     return {
         "id": new_id("msg_"),
         "type": "message",
@@ -246,11 +282,11 @@ def _message(reply: Reply, model: str) -> dict[str, Any]:
         "content": content,
         "stop_reason": _STOP_REASON[reply.finish],
         "stop_sequence": reply.stop_sequence,
-        "usage": _usage(reply.input_tokens, reply.output_tokens),
+        "usage": _usage(reply.input_tokens, reply.output_tokens + thought.output_tokens),
     }
 
 
-def _events(reply: Reply, model: str) -> list[bytes]:
+def _events(reply: Reply, model: str, thought: Thought) -> list[bytes]:
     start = {
         "id": new_id("msg_"),
         "type": "message",
@@ -267,22 +303,25 @@ def _events(reply: Reply, model: str) -> list[bytes]:
     else:
         block = {"type": "text", "text": ""}
         deltas = [{"type": "text_delta", "text": piece} for piece in reply.pieces]
-    events = [
-        _sse("message_start", {"type": "message_start", "message": start}),
-        _sse("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block}),
+    index = len(thought.blocks)
+    events = [_sse("message_start", {"type": "message_start", "message": start})]
+    events += [_sse(event, data) for event, data in thought.events(0)]
+    events += [
+        _sse("content_block_start", {"type": "content_block_start", "index": index, "content_block": block}),
         _sse("ping", {"type": "ping"}),
     ]
     events += [
-        _sse("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta}) for delta in deltas
+        _sse("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+        for delta in deltas
     ]
     events += [
-        _sse("content_block_stop", {"type": "content_block_stop", "index": 0}),
+        _sse("content_block_stop", {"type": "content_block_stop", "index": index}),
         _sse(
             "message_delta",
             {
                 "type": "message_delta",
                 "delta": {"stop_reason": _STOP_REASON[reply.finish], "stop_sequence": reply.stop_sequence},
-                "usage": {"output_tokens": reply.output_tokens},
+                "usage": {"output_tokens": reply.output_tokens + thought.output_tokens},
             },
         ),
         _sse("message_stop", {"type": "message_stop"}),

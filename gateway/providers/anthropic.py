@@ -281,14 +281,19 @@ class AnthropicTranslator:
         return [self._shaper.usage_chunk(self.usage)] if self._request.include_usage else []
 
     def error(self, status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
-        try:
-            parsed: object = jsonio.loads(body)
-        except jsonio.JSONDecodeError:
-            parsed = None
-        if not isinstance(parsed, dict):
-            snippet = safe_message(body[:200].decode("utf-8", "replace"))
-            parsed = {"error": {"message": snippet}} if snippet else {}
-        return anthropic_error(status, parsed, headers)
+        return anthropic_reply_error(status, body, headers)
+
+
+def anthropic_reply_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+    """A non-2xx reply of an Anthropic upstream (its body as received) → the gateway's error."""
+    try:
+        parsed: object = jsonio.loads(body)
+    except jsonio.JSONDecodeError:
+        parsed = None
+    if not isinstance(parsed, dict):
+        snippet = safe_message(body[:200].decode("utf-8", "replace"))
+        parsed = {"error": {"message": snippet}} if snippet else {}
+    return anthropic_error(status, parsed, headers)
 
 
 def anthropic_error(status: int | None, body: Mapping[str, Any], headers: Mapping[str, str]) -> UpstreamError:

@@ -33,6 +33,9 @@ class ChatRequest:
     include_usage: bool
     endpoint: str = "chat"
     source: dict[str, Any] | None = None
+    headers: Mapping[str, str] | None = None
+    """The client's request headers (lower-case names), for an endpoint that forwards some of them
+    (Messages: ``anthropic-version``, ``anthropic-beta``); None where no endpoint asked for them."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,6 +51,8 @@ class Bridge:
     gemini_usage: Any
     gemini_files_prefix: str
     model_response: Any
+    messages_adapter: Any = None
+    """litellm's Anthropic Messages ⇄ OpenAI chat adapter (``LiteLLMAnthropicMessagesAdapter``)."""
 
 
 def loaded() -> bool:
@@ -69,6 +71,7 @@ def load() -> Bridge:
     from litellm.constants import RESPONSE_FORMAT_TOOL_NAME
     from litellm.llms.anthropic.chat import handler as anthropic_handler
     from litellm.llms.anthropic.chat import transformation as anthropic_tf
+    from litellm.llms.anthropic.pass_through.adapters.transformation import LiteLLMAnthropicMessagesAdapter
     from litellm.llms.gemini.chat.transformation import GoogleAIStudioGeminiConfig
     from litellm.llms.vertex_ai.common_utils import GEMINI_FILES_API_URI_PREFIX
     from litellm.llms.vertex_ai.gemini import transformation as gemini_tf
@@ -94,6 +97,7 @@ def load() -> Bridge:
         gemini_usage=gemini_chat.VertexGeminiConfig.calculate_usage,
         gemini_files_prefix=GEMINI_FILES_API_URI_PREFIX,
         model_response=ModelResponse,
+        messages_adapter=LiteLLMAnthropicMessagesAdapter(),
     )
     _warm_up(bridge)
     return bridge
@@ -136,6 +140,8 @@ def _warm_up(bridge: Bridge) -> None:
         stream = bridge.gemini_stream(None, sync_stream=True, logging_obj=LoggingStub())
         stream.chunk_parser({"candidates": [candidate]})
         bridge.gemini_usage({"usageMetadata": usage})
+        bridge.messages_adapter.translate_anthropic_to_openai(
+            {"model": "gpt-4.1-mini", "max_tokens": 1, "messages": [dict(message)]})
 
 
 # litellm's price-table names for a model of each provider kind, most specific first.
