@@ -16,7 +16,7 @@ from gateway import api_docs as docs
 from gateway import jsonio, streaming
 from gateway.auth import check_allowed
 from gateway.cost import format_usd
-from gateway.endpoints import Endpoint, openai_error_response, servable
+from gateway.endpoints import LARGE_BODY, Endpoint, openai_error_response, servable
 from gateway.endpoints.chat import CHAT
 from gateway.errors import GatewayError, LimitExceeded, PayloadTooLarge
 from gateway.decisions import DecisionLog, DecisionRecord
@@ -79,7 +79,10 @@ class ModelAPI:
                 req = replace(req, headers=request_headers)
             rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
-            features = extract_features(req.body, request_headers)
+            if len(req.raw) < LARGE_BODY:
+                features = extract_features(req.body, request_headers)
+            else:  # one pass over every message: off the loop, as the parse was
+                features = await asyncio.to_thread(extract_features, req.body, request_headers)
             decision = snapshot.router.decide(
                 req.model, features, component=request_headers.get(COMPONENT_HEADER), key=key,
                 sticky_id=request_id, health=self.pipeline.health(),

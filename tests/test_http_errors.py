@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import httpx
@@ -12,6 +14,8 @@ import pytest
 
 from gateway.fakes.background import BackgroundServer
 from gateway.fakes.run import Fakes
+from gateway.routing import extract_features
+from gateway.wire import parse_chat_request
 from tests.conftest import GatewayFactory
 
 GOOD = {"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -193,3 +197,35 @@ def test_a_parameter_given_twice_is_refused_naming_it(gateway: BackgroundServer,
     inner = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "model"}], "metadata": {"a": 1, "a": 2}}'
     assert _post(gateway, inner).status_code == 200
     assert len(fakes.openai.state.requests) == 1
+
+
+def test_a_huge_valid_body_does_not_stall_other_requests(gateway: BackgroundServer) -> None:
+    """100,000 messages take a good part of a second to read: meanwhile the gateway keeps
+    answering others. On the loop, the longest wait between two answers would be the whole read;
+    off it, the probes are answered in turns throughout."""
+    raw = json.dumps({"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}] * 100_000}).encode()
+    started = time.perf_counter()
+    parse_chat_request(raw)
+    extract_features(parse_chat_request(raw).body, {})
+    read_s = (time.perf_counter() - started) / 2  # about what the gateway spends reading it
+    answered: list[float] = []
+    done: list[bool] = []
+
+    async def run() -> None:
+        async with httpx.AsyncClient(timeout=60) as http:
+            async def big() -> None:
+                resp = await http.post(f"{gateway.url}/v1/chat/completions", content=raw,
+                                       headers={"content-type": "application/json"})
+                assert resp.status_code == 200, resp.text
+                done.append(True)
+
+            async def probes() -> None:
+                while not done and len(answered) < 100_000:
+                    assert (await http.get(f"{gateway.url}/healthz")).status_code == 200
+                    answered.append(time.perf_counter())
+
+            await asyncio.gather(big(), probes())
+
+    asyncio.run(run())
+    longest = max(b - a for a, b in zip(answered, answered[1:], strict=False))
+    assert longest < read_s / 2, f"a probe waited {longest:.3f} s; reading the body takes {read_s:.3f} s"

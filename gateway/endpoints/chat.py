@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from gateway import api_docs as docs
 from gateway import streaming
-from gateway.endpoints import StreamFormat, openai_error_response
+from gateway.endpoints import StreamFormat, off_loop, openai_error_response
 from gateway.errors import GatewayError
 from gateway.providers.base import ChatRequest, Translator
 from gateway.wire import parse_chat_request
@@ -29,7 +29,7 @@ class ChatEndpoint:
     doc = docs.CHAT_COMPLETIONS
 
     async def parse(self, raw: bytes) -> ChatRequest:
-        return parse_chat_request(raw)
+        return await off_loop(parse_chat_request, raw)
 
     def refusal(self, deployment: Deployment) -> str | None:
         if deployment.model.mode != "chat":

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from gateway.endpoints import anthropic_shape
+from gateway.endpoints import anthropic_shape, off_loop
 from gateway.endpoints.messages_docs import MESSAGES
 from gateway.endpoints.messages_wire import parse_messages_request
 from gateway.errors import GatewayError
@@ -62,7 +62,7 @@ class MessagesEndpoint:
         self._loading: asyncio.Task[object] | None = None  # litellm's import started here, if it was
 
     async def parse(self, raw: bytes) -> ChatRequest:
-        request = parse_messages_request(raw)
+        request = await off_loop(parse_messages_request, raw)
         await self._litellm_ready()
         return request
 
