@@ -26,6 +26,8 @@ from gateway.breaker import Breakers
 from gateway.catalog import Catalog
 from gateway.decisions import DecisionLog
 from gateway.endpoints.chat import CHAT
+from gateway.endpoints.completions import COMPLETIONS
+from gateway.endpoints.embeddings import EMBEDDINGS
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import Limiter
 from gateway.livecatalog import LiveCatalog
@@ -74,7 +76,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     decisions = DecisionLog(store)
     limiter = Limiter(store, on_exceeded=lambda key, limit, retry_after_s: events.publish(
         "limit.exceeded", {"key": key, "limit": limit, "retry_after_s": round(retry_after_s, 3)}))
-    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter, endpoints=(CHAT,))
+    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter, endpoints=(CHAT, EMBEDDINGS, COMPLETIONS))
 
     def publish(kind: str, data: dict[str, object]) -> None:
         events.publish(kind, data)

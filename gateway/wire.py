@@ -147,3 +147,26 @@ def _invalid(exc: ValidationError) -> InvalidRequest:
     if len(errors) > 1:
         message += f" ({len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in the request.)"
     return InvalidRequest(message, param=param, code=code)
+
+
+def json_object(raw: bytes) -> dict[str, Any]:
+    """The client's bytes as a JSON object, else the same 400 chat completions answers: for the
+    other OpenAI-shaped endpoints (``gateway.endpoints``)."""
+    if not raw:
+        raise InvalidRequest("The request body is empty; send a JSON object.", code="invalid_json")
+    try:
+        body = jsonio.loads(raw)
+    except jsonio.JSONDecodeError as exc:
+        raise InvalidRequest(
+            f"We could not parse the JSON body of your request ({_json_reason(exc)}). "
+            "The body must be a JSON object encoded as UTF-8.",
+            code="invalid_json",
+        ) from None
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def invalid_request(exc: ValidationError) -> InvalidRequest:
+    """A pydantic validation error as the 400 naming the first offending parameter."""
+    return _invalid(exc)
