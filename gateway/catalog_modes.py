@@ -34,8 +34,8 @@ def check_modes(models: Iterable[_Entry], routes: Iterable[_Entry], resolve: Res
         assert isinstance(spec, ModelSpec)
         successor = resolve(spec.successor) if spec.successor else None
         if successor is not None and successor.mode != spec.mode:
-            issues.append(entry.issue(("successor",), f"{spec.successor!r} is a {successor.mode} model and "
-                                      f"{spec.id!r} a {spec.mode} model: a successor serves in its place, so "
+            issues.append(entry.issue(("successor",), f"{spec.successor!r} is {_a(successor.mode)} model and "
+                                      f"{spec.id!r} {_a(spec.mode)} model: a successor serves in its place, so "
                                       "it must be of the same mode"))
     for entry in routes:
         route = entry.spec
@@ -53,8 +53,8 @@ def check_modes(models: Iterable[_Entry], routes: Iterable[_Entry], resolve: Res
                 continue
             where, name, model = first
             if spec.mode != model.mode:
-                issues.append(entry.issue(sub, f"{text!r} is a {spec.mode} model but {name!r} "
-                                          f"({_path(where)}) is a {model.mode} model: the models of a route "
+                issues.append(entry.issue(sub, f"{text!r} is {_a(spec.mode)} model but {name!r} "
+                                          f"({_path(where)}) is {_a(model.mode)} model: the models of a route "
                                           "fall back to one another, so they must all be of one mode"))
             elif spec.mode == "embedding" and spec.dimensions != model.dimensions:
                 issues.append(entry.issue(sub, f"{text!r} makes vectors of {spec.dimensions} dimensions but "
@@ -65,3 +65,7 @@ def check_modes(models: Iterable[_Entry], routes: Iterable[_Entry], resolve: Res
 
 def _path(sub: KeyPath) -> str:
     return ".".join(str(part) for part in sub)
+
+
+def _a(mode: str) -> str:
+    return ("an " if mode[:1] in "aeiou" else "a ") + mode

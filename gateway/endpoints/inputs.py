@@ -56,10 +56,10 @@ def parse_inputs(value: object, param: str, *, empty_text: bool, max_items: int 
         raise _shape(param, value)
     if not value:
         raise _empty(param)
-    if max_items is not None and len(value) > max_items:
+    first = value[0]
+    if max_items is not None and len(value) > max_items and not _is_token(first):  # a token array is one input
         raise InvalidRequest(f"Invalid value for '{param}': at most {max_items} inputs per request, got "
                              f"{len(value)}.", param=param, code="invalid_value")
-    first = value[0]
     if isinstance(first, str):
         for index, item in enumerate(value):
             if not isinstance(item, str):
