@@ -66,6 +66,9 @@ Grove Gateway demo is listening on {base}  (fake providers: no keys, no cost)
   curl {base}/v1/chat/completions -H 'content-type: application/json' \\
     -d '{{"model": "claude-sonnet-4-5", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
 
+  curl {base}/v1/embeddings -H 'content-type: application/json' \\
+    -d '{{"model": "embeddings", "input": ["Hello!", "Bonjour !"], "dimensions": 8}}'
+
   python - <<'PY'
   from openai import OpenAI
   client = OpenAI(base_url="{base}/v1", api_key="demo")
