@@ -252,3 +252,28 @@ def test_models_say_their_mode(gateway: BackgroundServer) -> None:
     one = httpx.get(f"{gateway.url}/v1/models/{GEMINI_MODEL}@1").json()
     assert one == {"id": f"{GEMINI_MODEL}@1", "object": "model", "created": one["created"], "owned_by": "fake-gemini",
                    "mode": "embedding"}
+
+
+@pytest.fixture
+def reversed_route(start_gateway: GatewayFactory, demo_config: Path) -> BackgroundServer:
+    (demo_config / "reversed.yaml").write_text(
+        f"routes:\n  - {{name: gemini-first, models: [{GEMINI_MODEL}, {OPENAI_MODEL}]}}\n")
+    return start_gateway(demo_config, retries=0)
+
+
+def test_a_deployment_that_cannot_take_the_input_is_left_out_before_any_attempt(reversed_route: BackgroundServer,
+                                                                                  fakes: Fakes) -> None:
+    sdk = _client(reversed_route)
+    # ~3,000 tokens: over gemini-embedding-001's 2,048 per input, within text-embedding-3-small's 8,191.
+    raw = sdk.embeddings.with_raw_response.create(model="gemini-first", input=["word " * 2_400, "short"])
+    assert raw.headers["x-grove-model"] == f"{OPENAI_MODEL}@1" and raw.headers["x-grove-attempts"] == "1"
+    # Token ids: Gemini takes text only, so only the OpenAI-compatible model is tried.
+    tokens = sdk.embeddings.with_raw_response.create(model="gemini-first", input=[1, 2, 3])
+    assert tokens.headers["x-grove-model"] == f"{OPENAI_MODEL}@1" and tokens.headers["x-grove-attempts"] == "1"
+    assert fakes.gemini.state.requests == [] and len(fakes.openai.state.requests) == 2
+    # When that one fails, the client gets its failure, not Gemini's refusal of token ids.
+    fakes.openai.state.set(OPENAI_MODEL, status=503)
+    with pytest.raises(openai.InternalServerError) as caught:
+        sdk.embeddings.create(model="gemini-first", input=[1, 2, 3])
+    assert caught.value.status_code == 503 and caught.value.response.headers["x-grove-attempts"] == "1"
+    assert fakes.gemini.state.requests == []

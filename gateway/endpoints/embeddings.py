@@ -8,10 +8,12 @@ no embedding models. A route of embedding models falls back between models of on
 (the catalog checks it), before the reply, as every endpoint does.
 
 Checked before anything is sent: the body (``input`` in OpenAI's four shapes, at most 2048
-inputs; ``encoding_format`` float or base64; ``dimensions`` at least 1 and at most the model's
-configured ``dimensions``), and each input against the model's ``context_window``, which for an
-embedding model is its limit per input (a token array's length exactly, text by the gateway's
-estimate). The chat-shaped view routing and limits read holds the inputs as one user message and
+inputs; ``encoding_format`` float or base64; ``dimensions`` at least 1), then, per deployment of
+the chain (``fitting``), whether it can take the input: each input within the model's
+``context_window``, which for an embedding model is its limit per input (a token array's length
+exactly, text by the gateway's estimate), ``dimensions`` within the model's, and a shape its
+provider kind takes (Gemini: text, at most 100 inputs). Deployments that cannot are left out of
+the chain; when none can, the first one's reason is the 400. The chat-shaped view routing and limits read holds the inputs as one user message and
 ``max_tokens: 1``, so the token-rate reservation is the inputs' estimate; the upstream's count
 (or, for Gemini, which gives none, the estimate) settles it and prices the request.
 """
@@ -19,6 +21,7 @@ estimate). The chat-shaped view routing and limits read holds the inputs as one 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -59,34 +62,59 @@ class EmbeddingsRequest(BaseModel):
     user: str | None = None
 
 
-def _openai(deployment: Deployment, req: ChatRequest, inputs: Inputs, dimensions: int | None) -> Translator:
+@dataclass(frozen=True, slots=True)
+class _Ask:
+    """What every deployment of the chain is checked against, computed once per request."""
+
+    request: ChatRequest
+    inputs: Inputs
+    tokens: list[int]
+    """Each input's tokens."""
+    dimensions: int | None
+
+
+def _openai(deployment: Deployment, ask: _Ask) -> Translator:
     provider = deployment.provider
     assert isinstance(provider, OpenAICompatProvider)
-    return OpenAIEmbeddingsTranslator(provider, req, deployment.model.upstream_model, sum(inputs.item_tokens()))
+    return OpenAIEmbeddingsTranslator(provider, ask.request, deployment.model.upstream_model, sum(ask.tokens))
 
 
-def _gemini(deployment: Deployment, req: ChatRequest, inputs: Inputs, dimensions: int | None) -> Translator:
+def _gemini(deployment: Deployment, ask: _Ask) -> Translator:
     provider = deployment.provider
     assert isinstance(provider, GeminiProvider)
     model = deployment.model
-    if inputs.token_arrays:
-        raise InvalidRequest(f"The model '{model.id}' is served by a gemini provider, which embeds text, not "
-                             "token ids: send 'input' as text.", param="input", code="invalid_type")
-    if inputs.count > MAX_BATCH:
-        raise InvalidRequest(f"The model '{model.id}' is served by a gemini provider, which takes at most "
-                             f"{MAX_BATCH} inputs per request; this one has {inputs.count}.", param="input",
-                             code="invalid_value")
-    base64_format = (req.source or {}).get("encoding_format") == "base64"
-    return GeminiEmbeddingsTranslator(provider, inputs.texts, model.upstream_model, dimensions or model.dimensions,
-                                      base64_format, sum(inputs.item_tokens()))
+    base64_format = (ask.request.source or {}).get("encoding_format") == "base64"
+    return GeminiEmbeddingsTranslator(provider, ask.inputs.texts, model.upstream_model,
+                                      ask.dimensions or model.dimensions, base64_format, sum(ask.tokens))
 
 
-TranslatorFactory = Callable[["Deployment", ChatRequest, Inputs, "int | None"], Translator]
-TRANSLATORS: Mapping[str, TranslatorFactory] = {
-    "openai-compatible": _openai,
-    "gemini": _gemini,
+def _any_input(deployment: Deployment, ask: _Ask) -> InvalidRequest | None:
+    return None
+
+
+def _gemini_input(deployment: Deployment, ask: _Ask) -> InvalidRequest | None:
+    where = f"The model '{deployment.model.id}' is served by a gemini provider, which"
+    if ask.inputs.token_arrays:
+        return InvalidRequest(f"{where} embeds text, not token ids: send 'input' as text.", param="input",
+                              code="invalid_type")
+    if ask.inputs.count > MAX_BATCH:
+        return InvalidRequest(f"{where} takes at most {MAX_BATCH} inputs per request; this one has "
+                              f"{ask.inputs.count}.", param="input", code="invalid_value")
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Kind:
+    translator: Callable[[Deployment, _Ask], Translator]
+    refusal: Callable[[Deployment, _Ask], InvalidRequest | None]
+    """Why the kind cannot take this request's input, or None."""
+
+
+KINDS: Mapping[str, _Kind] = {
+    "openai-compatible": _Kind(_openai, _any_input),
+    "gemini": _Kind(_gemini, _gemini_input),
 }
-"""Provider kind → the translator of an embeddings attempt; a kind not here has no embeddings."""
+"""Provider kind → how it serves embeddings; a kind not here has no embedding models."""
 
 
 class EmbeddingsEndpoint:
@@ -126,28 +154,38 @@ class EmbeddingsEndpoint:
         if model.mode != "embedding":
             return (f"The model '{model.id}' is a {model.mode} model; it serves POST /v1/chat/completions "
                     f"(and the other text endpoints), not {PATH}.")
-        if deployment.provider_kind not in TRANSLATORS:
+        if deployment.provider_kind not in KINDS:
             return (f"The model '{model.id}' is served by {_a(deployment.provider_kind)} provider, which has no "
                     "embedding models.")
         return None
 
+    def fitting(self, request: ChatRequest, chain: tuple[Deployment, ...]) -> tuple[Deployment, ...]:
+        """The deployments of ``chain`` that can take this request's input: each input within the
+        model's limit per input, ``dimensions`` within the model's, a shape the provider kind
+        takes. None at all: the first one's reason, a 400 naming the field, before anything is
+        sent (or any breaker's probe is taken)."""
+        ask = self._ask(request)
+        kept = []
+        first: InvalidRequest | None = None
+        for deployment in chain:
+            problem = _unfit(deployment, ask)
+            if problem is None:
+                kept.append(deployment)
+            elif first is None:
+                first = problem
+        if not kept and first is not None:
+            raise first
+        return tuple(kept)
+
     def translator(self, deployment: Deployment, request: ChatRequest) -> Translator:
+        return KINDS[deployment.provider_kind].translator(deployment, self._ask(request))
+
+    @staticmethod
+    def _ask(request: ChatRequest) -> _Ask:
         source = request.source or {}
         inputs = inputs_of(source.get("input"))
-        model = deployment.model
         dimensions = source.get("dimensions")
-        if isinstance(dimensions, int) and model.dimensions is not None and dimensions > model.dimensions:
-            raise InvalidRequest(f"Invalid value for 'dimensions': the model '{model.id}' makes vectors of at most "
-                                 f"{model.dimensions} dimensions.", param="dimensions", code="invalid_value")
-        counts = inputs.item_tokens()
-        longest = max(counts)
-        if longest > model.context_window:
-            at = counts.index(longest)
-            which = "The input" if inputs.count == 1 else f"Input {at} ('input[{at}]')"
-            raise InvalidRequest(f"{which} is about {longest:,} tokens; the model '{model.id}' takes at most "
-                                 f"{model.context_window:,} tokens per input.", param="input",
-                                 code="context_length_exceeded")
-        return TRANSLATORS[deployment.provider_kind](deployment, request, inputs, dimensions)
+        return _Ask(request, inputs, inputs.item_tokens(), dimensions if isinstance(dimensions, int) else None)
 
     def error_response(self, exc: GatewayError, headers: Mapping[str, str]) -> Response:
         return openai_error_response(exc, headers)
@@ -157,6 +195,21 @@ class EmbeddingsEndpoint:
 
 
 EMBEDDINGS = EmbeddingsEndpoint()
+
+
+def _unfit(deployment: Deployment, ask: _Ask) -> InvalidRequest | None:
+    model = deployment.model
+    if ask.dimensions is not None and model.dimensions is not None and ask.dimensions > model.dimensions:
+        return InvalidRequest(f"Invalid value for 'dimensions': the model '{model.id}' makes vectors of at most "
+                              f"{model.dimensions} dimensions.", param="dimensions", code="invalid_value")
+    longest = max(ask.tokens)
+    if longest > model.context_window:
+        at = ask.tokens.index(longest)
+        which = "The input" if ask.inputs.count == 1 else f"Input {at} ('input[{at}]')"
+        return InvalidRequest(f"{which} is about {longest:,} tokens; the model '{model.id}' takes at most "
+                              f"{model.context_window:,} tokens per input.", param="input",
+                              code="context_length_exceeded")
+    return KINDS[deployment.provider_kind].refusal(deployment, ask)
 
 
 def _a(word: str) -> str:
