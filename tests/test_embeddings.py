@@ -277,3 +277,15 @@ def test_a_deployment_that_cannot_take_the_input_is_left_out_before_any_attempt(
         sdk.embeddings.create(model="gemini-first", input=[1, 2, 3])
     assert caught.value.status_code == 503 and caught.value.response.headers["x-grove-attempts"] == "1"
     assert fakes.gemini.state.requests == []
+
+
+@pytest.mark.parametrize("knobs", [{"status": 503}, {"status": 429, "retry_after": 1}, {"malformed_chunk_at": 0},
+                                   {"api_key": "AIza-the-gateway-does-not-have"}])
+def test_a_failing_gemini_primary_falls_back_too(reversed_route: BackgroundServer, fakes: Fakes,
+                                                 knobs: dict[str, Any]) -> None:
+    fakes.gemini.state.set(GEMINI_MODEL, **knobs)
+    raw = _client(reversed_route).embeddings.with_raw_response.create(model="gemini-first", input="a",
+                                                                        encoding_format="float")
+    assert raw.headers["x-grove-model"] == f"{OPENAI_MODEL}@1" and raw.headers["x-grove-attempts"] == "2"
+    assert raw.parse().data[0].embedding == vector("a", 1536)
+    assert len(fakes.gemini.state.requests) == 1

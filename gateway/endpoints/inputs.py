@@ -14,6 +14,10 @@ from typing import Any
 from gateway.errors import InvalidRequest
 from gateway.routing import tokens
 
+VIEW_TOKENS_MAX = 300_000
+"""The most tokens of token arrays the view stands in for (OpenAI's limit per embeddings request):
+the stand-in text stays within 1.2 MB however many ids a body holds; the upstream's count settles
+the real number."""
 _SHAPES = "a string, an array of strings, an array of token ids (integers) or an array of token arrays"
 
 
@@ -38,7 +42,7 @@ class Inputs:
         """The inputs as one chat message, for the chat-shaped view routing and limits read: its
         estimate is the inputs' (token arrays stand in as blank text of the same token count)."""
         if self.token_arrays:
-            size = sum(len(array) for array in self.token_arrays)
+            size = min(sum(len(array) for array in self.token_arrays), VIEW_TOKENS_MAX)
             parts = [{"type": "text", "text": " " * int(size * tokens.CHARS_PER_TOKEN)}]
         else:
             parts = [{"type": "text", "text": text} for text in self.texts]
