@@ -145,10 +145,11 @@ def test_an_input_over_the_models_limit_is_refused_before_anything_is_sent(gatew
     with pytest.raises(openai.BadRequestError) as caught:
         sdk.embeddings.create(model=OPENAI_MODEL, input=["short", long_text])
     assert caught.value.body["param"] == "input" and caught.value.code == "context_length_exceeded"  # type: ignore[index]
-    assert "Input 1" in caught.value.message and "8,191 tokens per input" in caught.value.message
+    assert "Input 1 ('input[1]') is about 10,250 tokens" in caught.value.message
+    assert "8,191 tokens per input" in caught.value.message
     with pytest.raises(openai.BadRequestError) as caught:  # a token array is counted exactly
         sdk.embeddings.create(model=OPENAI_MODEL, input=[0] * 8_192)
-    assert caught.value.body["param"] == "input" and "8,192 tokens" in caught.value.message  # type: ignore[index]
+    assert caught.value.body["param"] == "input" and "The input is 8,192 tokens" in caught.value.message  # type: ignore[index]
     with pytest.raises(openai.BadRequestError) as caught:  # Gemini's window here is 2,048
         sdk.embeddings.create(model=GEMINI_MODEL, input="word " * 2_000)
     assert caught.value.body["param"] == "input"  # type: ignore[index]

@@ -206,7 +206,8 @@ def _unfit(deployment: Deployment, ask: _Ask) -> InvalidRequest | None:
     if longest > model.context_window:
         at = ask.tokens.index(longest)
         which = "The input" if ask.inputs.count == 1 else f"Input {at} ('input[{at}]')"
-        return InvalidRequest(f"{which} is about {longest:,} tokens; the model '{model.id}' takes at most "
+        counted = "is" if ask.inputs.token_arrays else "is about"  # token ids are counted, text estimated
+        return InvalidRequest(f"{which} {counted} {longest:,} tokens; the model '{model.id}' takes at most "
                               f"{model.context_window:,} tokens per input.", param="input",
                               code="context_length_exceeded")
     return KINDS[deployment.provider_kind].refusal(deployment, ask)
