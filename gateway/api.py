@@ -88,6 +88,9 @@ class ModelAPI:
                 sticky_id=request_id, health=self.pipeline.health(),
             )
             chain = servable(endpoint, snapshot.chain(decision.chain))
+            fitting = getattr(endpoint, "fitting", None)  # optional: see gateway.endpoints.Fitting
+            if fitting is not None:
+                chain = fitting(req, chain)
             stripped = without_hint(req.body) if endpoint is CHAT else None
             if stripped is not None:  # the routing hint is the gateway's, not the upstream's
                 req = replace(req, body=stripped, raw=jsonio.dumps(stripped))

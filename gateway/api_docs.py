@@ -44,7 +44,9 @@ CHAT_STREAM = {
 MODEL: dict[str, Any] = {
     "type": "object", "required": ["id", "object", "created", "owned_by"],
     "properties": {"id": {"type": "string"}, "object": {"const": "model"}, "created": {"type": "integer"},
-                   "owned_by": {"type": "string", "description": "the provider, or 'grove-route' for a route"}},
+                   "owned_by": {"type": "string", "description": "the provider, or 'grove-route' for a route"},
+                   "mode": {"enum": ["chat", "embedding"], "description": "the gateway's addition: chat "
+                            "(chat completions and the other text endpoints) or embedding (POST /v1/embeddings)"}},
 }
 MODEL_LIST = {"type": "object", "required": ["object", "data"],
               "properties": {"object": {"const": "list"}, "data": {"type": "array", "items": MODEL}}}

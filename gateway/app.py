@@ -28,7 +28,9 @@ from gateway.breaker import Breakers
 from gateway.catalog import Catalog
 from gateway.decisions import DecisionLog
 from gateway.endpoints.chat import CHAT
+from gateway.endpoints.completions import COMPLETIONS
 from gateway.endpoints.count_tokens import count_tokens_route
+from gateway.endpoints.embeddings import EMBEDDINGS
 from gateway.endpoints.messages import MessagesEndpoint
 from gateway.errors import AuthenticationFailed, GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import Limiter
@@ -79,7 +81,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     limiter = Limiter(store, on_exceeded=lambda key, limit, retry_after_s: events.publish(
         "limit.exceeded", {"key": key, "limit": limit, "retry_after_s": round(retry_after_s, 3)}))
     messages = MessagesEndpoint(registry)
-    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter, endpoints=(CHAT, messages))
+    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter,
+                   endpoints=(CHAT, messages, EMBEDDINGS, COMPLETIONS))
 
     def publish(kind: str, data: dict[str, object]) -> None:
         events.publish(kind, data)

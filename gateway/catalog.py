@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from gateway import jsonio
+from gateway.catalog_modes import check_modes
 from gateway.catalog_schema import (
     PATTERNS,
     SECTIONS,
@@ -432,6 +433,7 @@ def _cross_check(parts: _Parts) -> None:
             if variant.name in (v.name for v in route.variants[:index]):
                 parts.errors.append(entry.issue(("variants", index, "name"), f"duplicate variant {variant.name!r}"))
             members(entry, ("variants", index, "models"), variant.models)
+    parts.errors.extend(check_modes(parts.entries["models"], parts.entries["routes"], probe.resolve))
     for name, entry in components.items():
         target = entry.spec[1]
         if target == "auto" or target in routes or target in parts.broken["routes"]:

@@ -215,6 +215,12 @@ class ModelSpec(BaseModel):
     mode: Literal["chat", "embedding"] = Field(
         "chat", description="what the model does: chat (chat completions, Responses, Messages, legacy "
         "completions) or embedding (POST /v1/embeddings)")
+    dimensions: PositiveInt | None = Field(
+        None, validate_default=True, json_schema_extra=_no_default,
+        description="embedding models only, and required for them: the length of the vectors the model "
+        "returns when a request names no dimensions (an OpenAI-compatible model's native size; a Gemini model "
+        "is asked for this size). Models of one route must agree on it. An embedding model's context_window "
+        "is its limit per input, not per request")
     status: Literal["active", "deprecated", "retired"] = "active"
     successor: Name | None = None
 
@@ -223,6 +229,26 @@ class ModelSpec(BaseModel):
     def _upstream_defaults_to_id(cls, data: Any) -> Any:
         if isinstance(data, dict) and "upstream_model" not in data and isinstance(data.get("id"), str):
             return {**data, "upstream_model": data["id"]}
+        return data
+
+    @field_validator("dimensions", mode="wrap")
+    @classmethod
+    def _dimensions_fit_mode(cls, value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo) -> Any:
+        mode = info.data.get("mode")  # absent when the mode itself was invalid
+        if value is None:
+            if mode == "embedding":
+                raise PydanticCustomError("missing", "Field required for an embedding model: the length of its vectors")
+            return None
+        if mode == "chat":
+            raise PydanticCustomError("mode", "is only for embedding models (mode: embedding)")
+        return handler(value)
+
+    @model_serializer(mode="wrap")
+    def _without_dimensions(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # A chat model has none: leaving the key out keeps its content (and the catalog version) as before.
+        data: dict[str, Any] = handler(self)
+        if data.get("dimensions") is None:
+            data.pop("dimensions", None)
         return data
 
     @field_validator("max_output_tokens")

@@ -38,8 +38,25 @@ models:
     capabilities: {{reasoning: 7, creativity: 7, precision: 7, speed: 9, context: 10}}
     supports: {{tools: true, vision: true, json: true, streaming: true}}
     prices: {{input_per_mtok: 0.30, output_per_mtok: 2.50}}
+  - id: text-embedding-3-small
+    mode: embedding
+    dimensions: 1536
+    provider: fake-openai
+    context_window: 8191
+    max_output_tokens: 1
+    capabilities: {{reasoning: 5, creativity: 5, precision: 6, speed: 9, context: 5}}
+    prices: {{input_per_mtok: 0.02, output_per_mtok: 0}}
+  - id: gemini-embedding-001
+    mode: embedding
+    dimensions: 1536
+    provider: fake-gemini
+    context_window: 2048
+    max_output_tokens: 1
+    capabilities: {{reasoning: 6, creativity: 5, precision: 7, speed: 8, context: 4}}
+    prices: {{input_per_mtok: 0.15, output_per_mtok: 0}}
 routes:
   - {{name: default, models: [gpt-4.1-mini, claude-sonnet-4-5, gemini-2.5-flash]}}
+  - {{name: embeddings, models: [text-embedding-3-small, gemini-embedding-001]}}
 """
 
 HOWTO = """
@@ -48,6 +65,9 @@ Grove Gateway demo is listening on {base}  (fake providers: no keys, no cost)
   curl {base}/v1/models
   curl {base}/v1/chat/completions -H 'content-type: application/json' \\
     -d '{{"model": "claude-sonnet-4-5", "messages": [{{"role": "user", "content": "Hello!"}}]}}'
+
+  curl {base}/v1/embeddings -H 'content-type: application/json' \\
+    -d '{{"model": "embeddings", "input": ["Hello!", "Bonjour !"], "dimensions": 8}}'
 
   python - <<'PY'
   from openai import OpenAI

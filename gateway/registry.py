@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from gateway import jsonio
 from gateway.auth import Authenticator
-from gateway.catalog import Catalog, ModelSpec, ProviderSpec
+from gateway.catalog import Catalog, ModelSpec, ProviderSpec, RouteSpec
 from gateway.errors import ModelNotFound
 from gateway.providers import litellm_bridge
 from gateway.providers.base import Provider
@@ -135,14 +135,21 @@ class Snapshot:
             if model.status == "retired":
                 continue
             for name in (model.id, f"{model.id}@{model.version}"):
-                entries.setdefault(name, self._entry(name, model.provider))
+                entries.setdefault(name, self._entry(name, model.provider, model.mode))
         for route in self.catalog.routes:
-            entries[route.name] = self._entry(route.name, "grove-route")
-        entries[AUTO] = self._entry(AUTO, "grove-route")
+            entries[route.name] = self._entry(route.name, "grove-route", self._route_mode(route))
+        entries[AUTO] = self._entry(AUTO, "grove-route", "chat")
         return entries
 
-    def _entry(self, name: str, owner: str) -> dict[str, object]:
-        return {"id": name, "object": "model", "created": self.created, "owned_by": owner}
+    def _entry(self, name: str, owner: str, mode: str) -> dict[str, object]:
+        # ``mode`` is the gateway's addition to OpenAI's model object: which endpoint serves the name.
+        return {"id": name, "object": "model", "created": self.created, "owned_by": owner, "mode": mode}
+
+    def _route_mode(self, route: RouteSpec) -> str:
+        """A route's models are all of one mode (the catalog checks it); one without models is chat."""
+        refs = (*route.models, *(ref for variant in route.variants for ref in variant.models))
+        found = (self.catalog.resolve(ref) for ref in refs)
+        return next((spec.mode for spec in found if spec is not None), "chat")
 
 
 class Registry:

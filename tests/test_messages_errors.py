@@ -33,6 +33,7 @@ models:
   - id: embed-small
     provider: fake-openai
     mode: embedding
+    dimensions: 1536
     context_window: 8192
     max_output_tokens: 1
     capabilities: {{reasoning: 1, creativity: 1, precision: 1, speed: 9, context: 1}}

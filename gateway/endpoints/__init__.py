@@ -85,6 +85,15 @@ async def off_loop(work: Callable[[bytes], T], raw: bytes) -> T:
     return await asyncio.to_thread(work, raw)
 
 
+class Fitting(Protocol):
+    """An endpoint MAY also have ``fitting``: the request's own checks against each deployment of
+    its chain (an embedding input over a model's limit per input, say), after ``servable`` and
+    before the limits and any attempt. It returns the deployments that can take the request, in
+    order, or raises the client's 4xx when none can. Endpoints without it are served unchanged."""
+
+    def fitting(self, request: ChatRequest, chain: tuple[Deployment, ...]) -> tuple[Deployment, ...]: ...
+
+
 def openai_error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) -> Response:
     """OpenAI's error shape ``{"error": {"message", "type", "param", "code"}}`` and the error's status."""
     return Response(exc.body(), status_code=exc.status, media_type=JSON, headers={**(headers or {}), **exc.headers})

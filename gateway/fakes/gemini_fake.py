@@ -6,6 +6,7 @@ GenerateContentResponse, the last one carrying ``finishReason`` and the full
 ``usageMetadata``; without ``alt=sse``: one JSON array, streamed). Keys come from
 ``x-goog-api-key`` or ``?key=``. Request fields are read in camelCase or snake_case,
 as the real API accepts both. Errors are ``{"error": {"code", "message", "status"}}``.
+``:embedContent`` and ``:batchEmbedContents`` are answered by ``gemini_embed.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from gateway import jsonio
+from gateway.fakes import gemini_embed
 from gateway.fakes.exchange import (
     Exchange,
     FakeApp,
@@ -88,6 +90,8 @@ class _GeminiFake:
         denied = self._auth(request, knobs)
         if denied is not None:
             return denied
+        if request.path_params["version"] in ("v1beta", "v1") and model and method in gemini_embed.METHODS:
+            return gemini_embed.embed(self, body, ok, model, method, knobs)
         if request.path_params["version"] not in ("v1beta", "v1") or not model or method not in (
             "generateContent",
             "streamGenerateContent",

@@ -1,6 +1,7 @@
 """A fake OpenAI server speaking the real Chat Completions wire format, on loopback.
 
 ``POST /v1/chat/completions`` (JSON or SSE, with ``stream_options.include_usage``),
+``POST /v1/embeddings`` and ``POST /v1/completions`` (``openai_extra.py``),
 ``GET /v1/models`` and ``GET /v1/models/{model}``; ``Authorization: Bearer`` keys;
 errors as ``{"error": {"message", "type", "param", "code"}}``; in-stream errors as a
 ``data:`` event holding ``{"error": ...}``, which is what the official SDK looks for.
@@ -75,11 +76,14 @@ _DONE = b"data: [DONE]\n\n"
 
 def create_openai_app(state: FakeState | None = None) -> Starlette:
     """The fake's app; its state is ``app.state.fake`` (the one given, or a new one)."""
+    from gateway.fakes.openai_extra import extra_routes  # it builds on this module
+
     state = state if state is not None else FakeState()
     fake = _OpenAIFake(state)
     app = FakeApp(
         routes=[
             Route("/v1/chat/completions", fake.chat, methods=["POST"]),
+            *extra_routes(fake),  # /v1/embeddings, /v1/completions
             Route("/v1/models", fake.list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", fake.get_model, methods=["GET"]),
             *control_routes(state),

@@ -103,6 +103,16 @@ def load() -> Bridge:
     return bridge
 
 
+def gemini_embed_request() -> Any:
+    """litellm's OpenAI embeddings input → Gemini ``batchEmbedContents`` body transformation,
+    ``(input, model, {"dimensions": n}) -> {"requests": [...]}``: a pure function. Its module is
+    imported with litellm itself (``load()``), so this only looks it up."""
+    load()
+    from litellm.llms.vertex_ai.gemini_embeddings import batch_embed_content_transformation
+
+    return batch_embed_content_transformation.transform_openai_input_gemini_content
+
+
 def _warm_up(bridge: Bridge) -> None:
     """Run each translation once, so litellm's lazy set-up happens now and not in a request.
 

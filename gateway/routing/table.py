@@ -5,6 +5,11 @@ A ``Row`` holds what the constraints and the score read, as plain attributes (no
 lookups per request). ``ModelTable.resolve`` applies the registry's lifecycle rule to a
 reference written in a route: a retired model is replaced by its successor (followed up to 8
 hops), and one without a successor cannot serve.
+
+Embedding models: their ``context_window`` bounds each input of a request, not the request (the
+embeddings endpoint checks it per input), so the context constraint, which reads a request's
+whole input, leaves them alone. ``everything()`` (``auto``, and capability routes that list no
+models) holds chat models only: a route serves one mode (``gateway.catalog_modes``).
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from gateway.routing.hints import Needs
 _MAX_SUCCESSOR_HOPS = 8
 DEFAULT_OUTPUT_TOKENS = 1024
 """Output assumed when the client sets no max_tokens: min(this, the model's max output)."""
+
+_PER_INPUT_WINDOW = 2**62
+"""An embedding model's window for routing: its real one applies per input (see above)."""
 
 # Feature bits: what a request uses / what a model supports.
 VISION, TOOLS, JSON_MODE, STREAMING = 1, 2, 4, 8
@@ -52,15 +60,16 @@ class Row:
         c = spec.capabilities
         s = spec.supports
         default_out = min(spec.max_output_tokens, DEFAULT_OUTPUT_TOKENS)
+        window = spec.context_window if spec.mode == "chat" else _PER_INPUT_WINDOW
         return cls(
             key=key_of(spec),
             spec=spec,
             status=spec.status,
             deprecated=spec.status == "deprecated",
-            window=spec.context_window,
+            window=window,
             max_out=spec.max_output_tokens,
             default_out=default_out,
-            room=spec.context_window - default_out,
+            room=window - default_out,
             caps=(c.reasoning, c.creativity, c.precision, c.speed, c.context),
             usd_in=spec.prices.input_per_mtok / 1e6,
             usd_out=spec.prices.output_per_mtok / 1e6,
@@ -113,10 +122,10 @@ class ModelTable:
         return tuple(rows), tuple(notes)
 
     def everything(self) -> tuple[Row, ...]:
-        """One row per model id that still serves (its default version), in catalog order."""
+        """One chat-model row per model id that still serves (its default version), in catalog order."""
         rows: list[Row] = []
         for spec in self.catalog.models:
             chosen = self.catalog.model(spec.id)
-            if chosen is spec and spec.status != "retired":
+            if chosen is spec and spec.status != "retired" and spec.mode == "chat":
                 rows.append(self.rows[key_of(spec)])
         return tuple(rows)
