@@ -54,6 +54,12 @@ def record_bodies() -> list[Canned]:
                        get(f"{fakes.gemini.url}/v1beta/models/gemini-bench:generateContent", gem)),
                 Canned("~ ^/gem/v1beta/models/[^/]+:streamGenerateContent$", "text/event-stream",
                        get(f"{fakes.gemini.url}/v1beta/models/gemini-bench:streamGenerateContent?alt=sse", gem)),
+                # The other endpoints' upstream answers (python -m bench.endpoints).
+                Canned("= /oai/v1/responses", "application/json",
+                       get(f"{fakes.openai.url}/v1/responses", {"model": "gpt-bench", "input": PROMPT})),
+                Canned("= /oai/v1/embeddings", "application/json",
+                       get(f"{fakes.openai.url}/v1/embeddings",
+                           {"model": "text-embedding-3-small", "input": [PROMPT, PROMPT]})),
             ]
 
 

@@ -74,9 +74,7 @@ class ModelAPI:
             snapshot = self.registry.snapshot
             request_headers = _headers(request.scope)
             key = snapshot.auth.authenticate(request_headers)
-            req = await endpoint.parse(await self._read_body(request, request_headers))
-            if getattr(endpoint, "forwards_headers", False):  # an endpoint that passes some on upstream
-                req = replace(req, headers=request_headers)
+            req = await endpoint.parse(await self._read_body(request, request_headers), request_headers)
             rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
             if len(req.raw) < LARGE_BODY:
@@ -87,10 +85,7 @@ class ModelAPI:
                 req.model, features, component=request_headers.get(COMPONENT_HEADER), key=key,
                 sticky_id=request_id, health=self.pipeline.health(),
             )
-            chain = servable(endpoint, snapshot.chain(decision.chain))
-            fitting = getattr(endpoint, "fitting", None)  # optional: see gateway.endpoints.Fitting
-            if fitting is not None:
-                chain = fitting(req, chain)
+            chain = servable(endpoint, snapshot.chain(decision.chain), req)
             stripped = without_hint(req.body) if endpoint is CHAT else None
             if stripped is not None:  # the routing hint is the gateway's, not the upstream's
                 req = replace(req, body=stripped, raw=jsonio.dumps(stripped))

@@ -53,13 +53,16 @@ class Endpoint(Protocol):
     doc: Operation
     """The endpoint's OpenAPI operation."""
 
-    async def parse(self, raw: bytes) -> ChatRequest:
-        """The client's bytes → a validated request; ``InvalidRequest`` naming the field otherwise.
-        Async, so that an endpoint may read the store (a stored conversation, say)."""
+    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
+        """The client's bytes (and its headers, lower-case names) → a validated request;
+        ``InvalidRequest`` naming the field otherwise. Async, so that an endpoint may read the
+        store (a stored conversation, say)."""
         ...
 
-    def refusal(self, deployment: Deployment) -> str | None:
-        """Why ``deployment`` cannot serve this endpoint (a sentence for the client), or None."""
+    def refusal(self, deployment: Deployment, request: ChatRequest) -> GatewayError | None:
+        """Why ``deployment`` cannot serve ``request`` on this endpoint (a model of another mode, a
+        provider without the API, an input over the model's limit), as the 4xx the client gets
+        when no deployment of its chain can; None when it can."""
         ...
 
     def translator(self, deployment: Deployment, request: ChatRequest) -> Translator:
@@ -85,33 +88,50 @@ async def off_loop(work: Callable[[bytes], T], raw: bytes) -> T:
     return await asyncio.to_thread(work, raw)
 
 
-class Fitting(Protocol):
-    """An endpoint MAY also have ``fitting``: the request's own checks against each deployment of
-    its chain (an embedding input over a model's limit per input, say), after ``servable`` and
-    before the limits and any attempt. It returns the deployments that can take the request, in
-    order, or raises the client's 4xx when none can. Endpoints without it are served unchanged."""
-
-    def fitting(self, request: ChatRequest, chain: tuple[Deployment, ...]) -> tuple[Deployment, ...]: ...
-
-
 def openai_error_response(exc: GatewayError, headers: Mapping[str, str] | None = None) -> Response:
     """OpenAI's error shape ``{"error": {"message", "type", "param", "code"}}`` and the error's status."""
     return Response(exc.body(), status_code=exc.status, media_type=JSON, headers={**(headers or {}), **exc.headers})
 
 
-def servable(endpoint: Endpoint, chain: tuple[Deployment, ...]) -> tuple[Deployment, ...]:
-    """The deployments of ``chain`` that can serve ``endpoint``, in order. None at all is the
-    client's mistake (a chat model named on the embeddings endpoint, say): a 400 naming the
-    first one and why, before anything is sent."""
+def servable(endpoint: Endpoint, chain: tuple[Deployment, ...], request: ChatRequest) -> tuple[Deployment, ...]:
+    """The deployments of ``chain`` that can serve ``request``, in order. None at all is the
+    client's mistake (a chat model named on the embeddings endpoint, say): the first one's
+    refusal, before anything is sent or any breaker's probe is taken."""
     refusal = endpoint.refusal
     for deployment in chain:
-        if refusal(deployment) is not None:
+        if refusal(deployment, request) is not None:
             break
     else:
         return chain  # the common case: every deployment can, nothing to build
-    usable = tuple(d for d in chain if refusal(d) is None)
-    if not usable and chain:
-        reason = endpoint.refusal(chain[0])
-        raise InvalidRequest(reason or f"No model can serve {endpoint.path}.", param="model",
-                             code="model_not_supported")
-    return usable
+    usable: list[Deployment] = []
+    first: GatewayError | None = None
+    for deployment in chain:
+        problem = refusal(deployment, request)
+        if problem is None:
+            usable.append(deployment)
+        elif first is None:
+            first = problem
+    if not usable and first is not None:
+        raise first
+    return tuple(usable)
+
+
+_SERVES = {"chat": "POST /v1/chat/completions, /v1/responses, /v1/messages or /v1/completions",
+           "embedding": "POST /v1/embeddings"}
+
+
+def wrong_mode(deployment: Deployment, path: str) -> InvalidRequest:
+    """The refusal of a model whose mode another endpoint serves."""
+    model = deployment.model
+    return InvalidRequest(f"The model '{model.id}' is {article(model.mode)} model; it serves {_SERVES[model.mode]}, "
+                          f"not {path}.", param="model", code="model_not_supported")
+
+
+def no_such_api(deployment: Deployment, what: str, instead: str) -> InvalidRequest:
+    """The refusal of a model whose provider kind has no ``what``."""
+    return InvalidRequest(f"The model '{deployment.model.id}' is served by {article(deployment.provider_kind)} "
+                          f"provider, which has no {what}; {instead}.", param="model", code="model_not_supported")
+
+
+def article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word

@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from gateway import api_docs as docs
 from gateway import streaming
-from gateway.endpoints import StreamFormat, off_loop, openai_error_response
+from gateway.endpoints import StreamFormat, off_loop, openai_error_response, wrong_mode
 from gateway.errors import GatewayError
 from gateway.providers.base import ChatRequest, Translator
 from gateway.wire import parse_chat_request
@@ -28,14 +28,11 @@ class ChatEndpoint:
     sse = OPENAI_SSE
     doc = docs.CHAT_COMPLETIONS
 
-    async def parse(self, raw: bytes) -> ChatRequest:
+    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
         return await off_loop(parse_chat_request, raw)
 
-    def refusal(self, deployment: Deployment) -> str | None:
-        if deployment.model.mode != "chat":
-            return (f"The model '{deployment.model.id}' is an {deployment.model.mode} model; "
-                    f"it serves POST /v1/{_PATHS[deployment.model.mode]}, not {PATH}.")
-        return None
+    def refusal(self, deployment: Deployment, request: ChatRequest) -> GatewayError | None:
+        return wrong_mode(deployment, PATH) if deployment.model.mode != "chat" else None
 
     def translator(self, deployment: Deployment, request: ChatRequest) -> Translator:
         return deployment.provider.translator(request, deployment.model.upstream_model)
@@ -47,5 +44,4 @@ class ChatEndpoint:
         return None
 
 
-_PATHS = {"embedding": "embeddings"}
 CHAT = ChatEndpoint()

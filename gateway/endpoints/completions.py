@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
-from gateway.endpoints import openai_error_response
+from gateway.endpoints import no_such_api, openai_error_response, wrong_mode
 from gateway.endpoints.chat import OPENAI_SSE
 from gateway.endpoints.inputs import parse_inputs
 from gateway.errors import GatewayError, InvalidRequest
@@ -84,7 +84,7 @@ class CompletionsEndpoint:
         tags=("completions",), errors=(400, 404, 410, 413, 429, 502, 503, 504),
     )
 
-    async def parse(self, raw: bytes) -> ChatRequest:
+    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
         body = read_object(raw)
         try:
             parsed = CompletionsRequest.model_validate(body)
@@ -107,13 +107,11 @@ class CompletionsEndpoint:
         return ChatRequest(body=view, raw=raw, model=parsed.model, stream=stream, include_usage=include_usage,
                            endpoint=self.name, source=body)
 
-    def refusal(self, deployment: Deployment) -> str | None:
-        model = deployment.model
-        if model.mode != "chat":
-            return (f"The model '{model.id}' is an {model.mode} model; it serves POST /v1/embeddings, not {PATH}.")
+    def refusal(self, deployment: Deployment, request: ChatRequest) -> GatewayError | None:
+        if deployment.model.mode != "chat":
+            return wrong_mode(deployment, PATH)
         if not isinstance(deployment.provider, OpenAICompatProvider):
-            return (f"The model '{model.id}' is served by {_a(deployment.provider_kind)} provider, which has no "
-                    f"legacy completions endpoint; use POST /v1/chat/completions.")
+            return no_such_api(deployment, "legacy completions endpoint", "use POST /v1/chat/completions")
         return None
 
     def translator(self, deployment: Deployment, request: ChatRequest) -> Translator:
@@ -130,6 +128,3 @@ class CompletionsEndpoint:
 
 COMPLETIONS = CompletionsEndpoint()
 
-
-def _a(word: str) -> str:
-    return ("an " if word[:1] in "aeiou" else "a ") + word

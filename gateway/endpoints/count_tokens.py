@@ -61,7 +61,7 @@ class CountTokens:
                                               key=key, sticky_id=headers["x-grove-request-id"],
                                               health=self.pipeline.health())
             headers["x-grove-route"] = decision.route or req.model
-            chain = servable(self.endpoint, snapshot.chain(decision.chain))
+            chain = servable(self.endpoint, snapshot.chain(decision.chain), req)
             count = await self._count(req, chain, features.input_tokens, request, headers)
             return Response(jsonio.dumps({"input_tokens": count}), media_type=JSON, headers=headers)
         except GatewayError as exc:

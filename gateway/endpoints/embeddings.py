@@ -9,12 +9,12 @@ no embedding models. A route of embedding models falls back between models of on
 
 Checked before anything is sent: the body (``input`` in OpenAI's four shapes, at most 2048
 inputs; ``encoding_format`` float or base64; ``dimensions`` at least 1), then, per deployment of
-the chain (``fitting``), whether it can take the input: each input within the model's
+the chain (``refusal``), whether it can take the input: each input within the model's
 ``context_window``, which for an embedding model is its limit per input (a token array's length
 exactly, text by the gateway's estimate), ``dimensions`` within the model's, and a shape its
 provider kind takes (Gemini: text, at most 100 inputs). Deployments that cannot are left out of
-the chain; when none can, the first one's reason is the 400. The chat-shaped view routing and limits read holds the inputs as one user message and
-``max_tokens: 1``, so the token-rate reservation is the inputs' estimate; the upstream's count
+the chain; when none can, the first one's reason is the 400. The chat-shaped view routing and
+limits read holds the inputs as one user message and ``max_tokens: 1``, so the token-rate reservation is the inputs' estimate; the upstream's count
 (or, for Gemini, which gives none, the estimate) settles it and prices the request.
 """
 
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
-from gateway.endpoints import openai_error_response
+from gateway.endpoints import no_such_api, openai_error_response, wrong_mode
 from gateway.endpoints.chat import OPENAI_SSE
 from gateway.endpoints.inputs import Inputs, inputs_of, parse_inputs
 from gateway.errors import GatewayError, InvalidRequest
@@ -133,7 +133,7 @@ class EmbeddingsEndpoint:
         tags=("embeddings",), errors=(400, 404, 410, 413, 429, 502, 503, 504),
     )
 
-    async def parse(self, raw: bytes) -> ChatRequest:
+    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
         body = read_object(raw)
         try:
             parsed = EmbeddingsRequest.model_validate(body)
@@ -149,33 +149,16 @@ class EmbeddingsEndpoint:
         return ChatRequest(body=view, raw=raw, model=parsed.model, stream=False, include_usage=False,
                            endpoint=self.name, source=body)
 
-    def refusal(self, deployment: Deployment) -> str | None:
-        model = deployment.model
-        if model.mode != "embedding":
-            return (f"The model '{model.id}' is a {model.mode} model; it serves POST /v1/chat/completions "
-                    f"(and the other text endpoints), not {PATH}.")
+    def refusal(self, deployment: Deployment, request: ChatRequest) -> GatewayError | None:
+        """A chat model or a provider kind without embeddings; then whether the deployment can take
+        this request's input: each input within the model's limit per input, ``dimensions``
+        within the model's, a shape the provider kind takes (so a route falls back to one that
+        can, and when none can the client gets the first one's 400 naming the field)."""
+        if deployment.model.mode != "embedding":
+            return wrong_mode(deployment, PATH)
         if deployment.provider_kind not in KINDS:
-            return (f"The model '{model.id}' is served by {_a(deployment.provider_kind)} provider, which has no "
-                    "embedding models.")
-        return None
-
-    def fitting(self, request: ChatRequest, chain: tuple[Deployment, ...]) -> tuple[Deployment, ...]:
-        """The deployments of ``chain`` that can take this request's input: each input within the
-        model's limit per input, ``dimensions`` within the model's, a shape the provider kind
-        takes. None at all: the first one's reason, a 400 naming the field, before anything is
-        sent (or any breaker's probe is taken)."""
-        ask = self._ask(request)
-        kept = []
-        first: InvalidRequest | None = None
-        for deployment in chain:
-            problem = _unfit(deployment, ask)
-            if problem is None:
-                kept.append(deployment)
-            elif first is None:
-                first = problem
-        if not kept and first is not None:
-            raise first
-        return tuple(kept)
+            return no_such_api(deployment, "embedding models", "name an embedding model")
+        return _unfit(deployment, self._ask(request))
 
     def translator(self, deployment: Deployment, request: ChatRequest) -> Translator:
         return KINDS[deployment.provider_kind].translator(deployment, self._ask(request))
@@ -212,6 +195,3 @@ def _unfit(deployment: Deployment, ask: _Ask) -> InvalidRequest | None:
                               code="context_length_exceeded")
     return KINDS[deployment.provider_kind].refusal(deployment, ask)
 
-
-def _a(word: str) -> str:
-    return ("an " if word[:1] in "aeiou" else "a ") + word

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from starlette.responses import Response
 
-from gateway.endpoints import anthropic_shape, off_loop
+from gateway.endpoints import anthropic_shape, no_such_api, off_loop, wrong_mode
 from gateway.endpoints.messages_docs import MESSAGES
 from gateway.endpoints.messages_wire import parse_messages_request
 from gateway.errors import GatewayError
@@ -54,17 +55,16 @@ class MessagesEndpoint:
     operation = "chat"
     sse = anthropic_shape.ANTHROPIC_SSE
     doc = MESSAGES
-    forwards_headers = True
-    """``anthropic-version`` and ``anthropic-beta`` go on to Anthropic upstreams (``ChatRequest.headers``)."""
 
     def __init__(self, registry: Registry) -> None:
         self._registry = registry
         self._loading: asyncio.Task[object] | None = None  # litellm's import started here, if it was
 
-    async def parse(self, raw: bytes) -> ChatRequest:
+    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
         request = await off_loop(parse_messages_request, raw)
         await self._litellm_ready()
-        return request
+        # anthropic-version and anthropic-beta go on to Anthropic upstreams (ChatRequest.headers).
+        return replace(request, headers=headers)
 
     async def _litellm_ready(self) -> None:
         """A Messages request to a deployment that is not Anthropic's is translated by litellm.
@@ -81,12 +81,11 @@ class MessagesEndpoint:
             loading = self._loading = asyncio.get_running_loop().create_task(asyncio.to_thread(lb.load))
         await asyncio.shield(loading)
 
-    def refusal(self, deployment: Deployment) -> str | None:
+    def refusal(self, deployment: Deployment, request: ChatRequest) -> GatewayError | None:
         if deployment.model.mode != "chat":
-            return (f"The model '{deployment.model.id}' is an {deployment.model.mode} model; "
-                    f"it cannot serve {PATH}.")
+            return wrong_mode(deployment, PATH)
         if deployment.provider_kind not in TRANSLATORS:
-            return f"The model '{deployment.model.id}' cannot serve {PATH}."
+            return no_such_api(deployment, "Messages API", "use POST /v1/chat/completions")
         return None
 
     def translator(self, deployment: Deployment, request: ChatRequest) -> Translator:
