@@ -416,3 +416,22 @@ def test_odd_stream_payloads_never_break_an_attempt(demo_config: Path) -> None:
     assert attempt.attributes["gen_ai.response.finish_reasons"] == ("length",)
     assert "gen_ai.response.id" not in attempt.attributes
     assert spans["POST"][0].attributes["http.response.status_code"] == 200
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4-5", "gpt-4.1-mini"])
+def test_a_messages_stream_names_its_response_on_the_attempt_span(start_traced: TracedFactory, demo_config: Path,
+                                                                  model: str) -> None:
+    """The Messages endpoint relays whole event frames, passed through or translated: the span
+    still gets the response's id, model and stop reason."""
+    gw = start_traced(demo_config)
+    body = {"model": model, "max_tokens": 64, "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    with httpx.stream("POST", f"{gw.url}/v1/messages", json=body) as resp:
+        text = resp.read().decode()
+    assert resp.status_code == 200 and "message_stop" in text
+    (attempt,) = [s for s in gw.spans.trace(resp.headers["x-grove-trace-id"]) if s.kind == SpanKind.CLIENT]
+    attrs = dict(attempt.attributes or {})
+    message_start = json.loads(text.split("data: ", 1)[1].split("\n", 1)[0])["message"]
+    assert attrs["gen_ai.response.id"] == message_start["id"]
+    assert attrs["gen_ai.response.model"] == message_start["model"]
+    assert attrs["gen_ai.response.finish_reasons"] == ("end_turn",)
+    assert attrs["gen_ai.operation.name"] == "chat" and attrs["gen_ai.usage.output_tokens"] > 0

@@ -34,6 +34,8 @@ if TYPE_CHECKING:
 
 _FINISH = b'"finish_reason"'
 _NO_FINISH = b'"finish_reason":null'
+_STOP = b'"stop_reason":"'
+_DATA = b"\ndata: "
 
 
 class AttemptSpan:
@@ -81,6 +83,11 @@ class AttemptSpan:
             self.output.add(payload)
         elif _FINISH in payload and _NO_FINISH not in payload:
             self._finish_reasons(payload)
+        elif _STOP in payload:  # Anthropic's message_delta (the Messages endpoint's stream)
+            event = _event_data(payload)
+            delta = event.get("delta") if isinstance(event, dict) else None
+            if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                self.finish.append(delta["stop_reason"])
 
     def completed(self, completion: Completion) -> None:
         self.response_id, self.response_model = completion.response_id, completion.response_model
@@ -107,13 +114,14 @@ class AttemptSpan:
     # --- internals -------------------------------------------------------------------------------
 
     def _identify(self, payload: bytes) -> None:
-        try:
-            chunk = jsonio.loads(payload)
-        except jsonio.JSONDecodeError:
-            return
+        chunk = _event_data(payload)
         if isinstance(chunk, dict):
-            self.response_id = _str(chunk.get("id"))
-            self.response_model = _str(chunk.get("model"))
+            # A chat chunk names them at its top; Anthropic's message_start and the Responses
+            # API's response.created in the object they open.
+            inner = chunk.get("message") or chunk.get("response")
+            source = inner if isinstance(inner, dict) and "id" not in chunk else chunk
+            self.response_id = _str(source.get("id"))
+            self.response_model = _str(source.get("model"))
 
     def _finish_reasons(self, payload: bytes) -> None:
         try:
@@ -177,6 +185,17 @@ class AttemptSpan:
         if output is not None:
             out[n.GEN_AI_OUTPUT_MESSAGES] = output
         return out
+
+
+def _event_data(payload: bytes) -> object:
+    """A payload's JSON: a chat chunk is JSON itself; the Messages and Responses endpoints relay
+    whole ``event: ...`` / ``data: ...`` frames."""
+    if payload.startswith(b"event:"):
+        payload = payload.partition(_DATA)[2]
+    try:
+        return jsonio.loads(payload)
+    except jsonio.JSONDecodeError:
+        return None
 
 
 def _str(value: object) -> str | None:
