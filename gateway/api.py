@@ -77,6 +77,9 @@ class ModelAPI:
             req = await endpoint.parse(await self._read_body(request, request_headers))
             rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
+            bind = getattr(endpoint, "bind", None)  # optional: an endpoint's own check of the key
+            if bind is not None:
+                req = bind(req, key)
             features = extract_features(req.body, request_headers)
             decision = snapshot.router.decide(
                 req.model, features, component=request_headers.get(COMPONENT_HEADER), key=key,

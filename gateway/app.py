@@ -26,6 +26,8 @@ from gateway.breaker import Breakers
 from gateway.catalog import Catalog
 from gateway.decisions import DecisionLog
 from gateway.endpoints.chat import CHAT
+from gateway.endpoints.response_store import ResponseStore
+from gateway.endpoints.responses import ResponsesEndpoint
 from gateway.errors import GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import Limiter
 from gateway.livecatalog import LiveCatalog
@@ -74,7 +76,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     decisions = DecisionLog(store)
     limiter = Limiter(store, on_exceeded=lambda key, limit, retry_after_s: events.publish(
         "limit.exceeded", {"key": key, "limit": limit, "retry_after_s": round(retry_after_s, 3)}))
-    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter, endpoints=(CHAT,))
+    responses = ResponsesEndpoint(ResponseStore(store, settings.responses_ttl_s), registry)
+    api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter, endpoints=(CHAT, responses))
 
     def publish(kind: str, data: dict[str, object]) -> None:
         events.publish(kind, data)
@@ -127,6 +130,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             await perf.stop()
             await telemetry.stop()
             await pool.close()
+            await responses.responses.drain()
             await store.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -164,7 +168,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     api_routes = api.routes()
     app = Starlette(
         routes=[
-            *api_routes, *health_routes(registry),
+            *api_routes, *responses.routes(), *health_routes(registry),
             ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
             ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),
             *admin.routes(),
