@@ -18,7 +18,7 @@ MODELS = (NATIVE, CHAT_ONLY, ANTHROPIC, GEMINI)
 CONFIG = """\
 providers:
   - {{id: fake-openai, kind: openai-compatible, base_url: "{openai}/v1", responses_api: true{extra}}}
-  - {{id: fake-vllm, kind: openai-compatible, base_url: "{openai}/v1"}}
+  - {{id: fake-vllm, kind: openai-compatible, base_url: "{openai}/v1"{extra}}}
   - {{id: fake-anthropic, kind: anthropic, base_url: "{anthropic}"}}
   - {{id: fake-gemini, kind: gemini, base_url: "{gemini}"}}
 models:

@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from gateway import jsonio
 from gateway.errors import InvalidRequest
-from gateway.wire import _invalid, _json_reason
+from gateway.wire import _json_reason, _param
 
 _STRICT = ConfigDict(strict=True, extra="allow")
 _NonEmpty = Annotated[str, Field(min_length=1)]
@@ -126,13 +126,9 @@ def validate(body: dict[str, Any]) -> ResponsesCreate:
     try:
         parsed = ResponsesCreate.model_validate(body)
     except ValidationError as exc:
-        err = _invalid(exc)
-        if err.param is not None:  # a union branch's model name is not part of the client's path
-            err.param = err.param.replace("._NamedTool", "")
-            err.message = err.message.replace("._NamedTool", "")
-        raise err from None
+        raise _invalid_field(exc) from None
     if parsed.background:
-        raise InvalidRequest("Background responses are not supported by this gateway.", param="background",
+        raise InvalidRequest("'background' responses are not supported by this gateway.", param="background",
                              code="unsupported_parameter")
     if body.get("conversation") is not None:
         raise InvalidRequest("Conversations are not supported by this gateway; use 'previous_response_id'.",
@@ -141,6 +137,19 @@ def validate(body: dict[str, Any]) -> ResponsesCreate:
         for index, item in enumerate(parsed.input):
             _check_item(item, index)
     return parsed
+
+
+def _invalid_field(exc: ValidationError) -> InvalidRequest:
+    """The most specific problem first: where a union failed (``input`` a string or a list of
+    items), the branch that got furthest names the field, not the string branch."""
+    errors = exc.errors(include_url=False, include_input=False)
+    first = max(errors, key=lambda e: len(e["loc"]))
+    param = _param(tuple(p for p in first["loc"] if not (isinstance(p, str) and p.startswith("_"))))
+    if first["type"] == "missing":
+        return InvalidRequest(f"Missing required parameter: '{param}'.", param=param,
+                              code="missing_required_parameter")
+    code = "invalid_type" if first["type"].endswith("_type") else "invalid_value"
+    return InvalidRequest(f"Invalid value for '{param}': {first['msg'].rstrip('.')}.", param=param, code=code)
 
 
 def _check_item(item: _Item, index: int) -> None:
