@@ -127,7 +127,9 @@ class ModelAPI:
             if ticket is not None:  # its tokens and cost count before the client can send the next
                 await self.limiter.settle(ticket, rt.usage, rt.cost_usd, served=True)
             if out.translator is not None:
-                endpoint.finished(req, out.translator)
+                kept = endpoint.finished(req, out.translator)
+                if kept is not None:  # what a client is answered it can read back at once, on any replica
+                    await kept
             return Response(completion.body, media_type=JSON, headers=headers)
         except GatewayError as exc:
             out.status = exc.status

@@ -235,3 +235,18 @@ def test_unknown_model_is_a_404(gw: BackgroundServer, fakes: Fakes) -> None:
         client(gw).responses.create(model="no-such-model", input="hi")
     assert caught.value.body["param"] == "model"  # type: ignore[index]
     assert _sent(fakes) == []
+
+
+def test_the_fake_speaks_the_responses_wire_format(fakes: Fakes) -> None:
+    """The official SDK straight against the fake: the format the native path relays."""
+    sdk = openai.OpenAI(base_url=f"{fakes.openai.url}/v1", api_key="x", max_retries=0)
+    reply = sdk.responses.create(model="gpt-4o", input="hi", instructions="Be brief.")
+    assert reply.output_text == "Hello from fake-openai (gpt-4o). You said: hi" and reply.usage is not None
+    events, text = _stream(sdk, model="gpt-4o", input="hi", instructions="Be brief.")
+    assert text == reply.output_text and events[-1].response.usage == reply.usage
+    call = sdk.responses.create(model="gpt-4o", input="hi", tools=[WEATHER]).output[0]  # type: ignore[list-item]
+    assert call.type == "function_call" and json.loads(call.arguments) == {"city": "Paris"}
+    fakes.openai.state.set(error_event_after_chunks=2)
+    events = list(sdk.responses.create(model="gpt-4o", input="hi", stream=True))
+    assert [e.type for e in events[:2]] == ["response.created", "response.in_progress"]
+    assert events[-1].type == "error" and events[-1].message and len(events) == 3  # the documented event

@@ -11,7 +11,7 @@ telemetry and cost are the same code for all of them (``gateway.api``, ``gateway
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -53,6 +53,10 @@ class Endpoint(Protocol):
         Async, so that an endpoint may read the store (a stored conversation, say)."""
         ...
 
+    # Optional, looked up with getattr by ``ModelAPI.serve`` after the key's allowed models were
+    # checked: ``bind(request, key) -> ChatRequest``, the request as that client key sends it (or
+    # a GatewayError): what the request refers to may belong to one key only (a stored response).
+
     def refusal(self, deployment: Deployment) -> str | None:
         """Why ``deployment`` cannot serve this endpoint (a sentence for the client), or None."""
         ...
@@ -65,10 +69,11 @@ class Endpoint(Protocol):
         """``exc`` in this endpoint's own error shape and status."""
         ...
 
-    def finished(self, request: ChatRequest, translator: Translator) -> None:
+    def finished(self, request: ChatRequest, translator: Translator) -> Awaitable[None] | None:
         """``request`` was served whole by the attempt of ``translator`` (a non-stream answer, or a
         stream that ended complete): what the endpoint keeps of it (a stored response, say). Must
-        not block: store writes go in the background."""
+        not block: store writes go in the background. It may return the write in flight: a
+        non-stream answer waits for it, so that what the client got it can read back at once."""
         ...
 
 

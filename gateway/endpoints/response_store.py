@@ -6,8 +6,8 @@ expanded ``previous_response_id`` chain). A follow-up then rebuilds its whole co
 with one read, on any replica (Redis) and whatever provider serves it next, and a response
 whose predecessors have expired still continues. Entries expire after ``ttl_s``.
 
-Writes go in the background (a finished request does not wait for them); a write that fails is
-logged, never raised.
+Writes go in the background (a stream's end does not wait for them; a non-stream answer does,
+so the client can read back what it got at once); a write that fails is logged, never raised.
 """
 
 from __future__ import annotations
@@ -58,10 +58,12 @@ class ResponseStore:
     async def delete(self, response_id: str) -> bool:
         return await self.store.delete(KEY.format(id=response_id))
 
-    def save_later(self, record: StoredResponse) -> None:
+    def save_later(self, record: StoredResponse) -> asyncio.Task[None]:
+        """The write, started; awaiting it never raises."""
         task = asyncio.get_running_loop().create_task(self._save(record))
         self._writes.add(task)
         task.add_done_callback(self._writes.discard)
+        return task
 
     async def _save(self, record: StoredResponse) -> None:
         body = jsonio.dumps({"owner": record.owner, "response": record.response, "input": record.input,

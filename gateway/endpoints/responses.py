@@ -12,7 +12,7 @@ the background unless ``store`` is false. ``GET``/``DELETE /v1/responses/{id}`` 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -127,15 +127,15 @@ class ResponsesEndpoint:
     def error_response(self, exc: GatewayError, headers: Mapping[str, str]) -> Response:
         return openai_error_response(exc, headers)
 
-    def finished(self, request: ChatRequest, translator: Translator) -> None:
+    def finished(self, request: ChatRequest, translator: Translator) -> Awaitable[None] | None:
         assert isinstance(request, ResponsesRequest) and request.source is not None
         if request.source.get("store") is False:
-            return
+            return None
         final = translator.final if isinstance(translator, (NativeResponsesTranslator, ResponsesViaChat)) else None
         if final is None or not isinstance(final.get("id"), str):
-            return
-        self.responses.save_later(StoredResponse(request.owner, final, with_ids(request.items),
-                                                 request.context or []))
+            return None
+        return self.responses.save_later(StoredResponse(request.owner, final, with_ids(request.items),
+                                                        request.context or []))
 
     # --- litellm, for the chat translation -------------------------------------------------------
 
