@@ -14,6 +14,7 @@ CHAT_ONLY = "vllm-chat"  # the same fake, declared chat-only: translated through
 ANTHROPIC = "claude-sonnet-4-5"
 GEMINI = "gemini-2.5-flash"
 MODELS = (NATIVE, CHAT_ONLY, ANTHROPIC, GEMINI)
+EMBEDDING = "text-embed"
 
 CONFIG = """\
 providers:
@@ -30,6 +31,9 @@ models:
      prices: {{input_per_mtok: 3.00, output_per_mtok: 15.00}}}}
   - {{id: gemini-2.5-flash, provider: fake-gemini, context_window: 1048576, max_output_tokens: 8192, capabilities: {{reasoning: 7, creativity: 7, precision: 7, speed: 8, context: 8}}, supports: {{tools: true, vision: true, json: true, streaming: true}},
      prices: {{input_per_mtok: 0.30, output_per_mtok: 2.50}}}}
+  - {{id: text-embed, provider: fake-openai, mode: embedding, context_window: 8192, max_output_tokens: 1,
+     capabilities: {{reasoning: 0, creativity: 0, precision: 0, speed: 9, context: 3}},
+     prices: {{input_per_mtok: 0.02, output_per_mtok: 0.0}}}}
 routes:
   - {{name: default, models: [gpt-4.1-mini, claude-sonnet-4-5, gemini-2.5-flash]}}
   - {{name: chat-first, models: [vllm-chat, gemini-2.5-flash]}}

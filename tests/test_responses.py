@@ -15,7 +15,7 @@ import pytest
 from gateway.fakes.background import BackgroundServer
 from gateway.fakes.run import Fakes
 from tests.conftest import GatewayFactory
-from tests.responses_support import ANTHROPIC, CHAT_ONLY, GEMINI, MODELS, NATIVE, client, write_config
+from tests.responses_support import ANTHROPIC, CHAT_ONLY, EMBEDDING, GEMINI, MODELS, NATIVE, client, write_config
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "The weather in a city.",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
@@ -228,6 +228,14 @@ def test_the_sdk_raises_its_bad_request_error(gw: BackgroundServer) -> None:
     with pytest.raises(openai.BadRequestError) as caught:
         client(gw).responses.create(model=NATIVE, input="hi", max_output_tokens=0)
     assert caught.value.body["param"] == "max_output_tokens"  # type: ignore[index]
+
+
+def test_an_embedding_model_is_refused(gw: BackgroundServer, fakes: Fakes) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        client(gw).responses.create(model=EMBEDDING, input="hi")
+    assert caught.value.body["param"] == "model" and caught.value.code == "model_not_supported"  # type: ignore[index]
+    assert "embedding model" in caught.value.message
+    assert _sent(fakes) == []
 
 
 def test_unknown_model_is_a_404(gw: BackgroundServer, fakes: Fakes) -> None:
