@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from pydantic import BaseModel
 
 from gateway.fakes.background import BackgroundServer
 from gateway.fakes.run import Fakes
@@ -258,3 +259,26 @@ def test_the_fake_speaks_the_responses_wire_format(fakes: Fakes) -> None:
     events = list(sdk.responses.create(model="gpt-4o", input="hi", stream=True))
     assert [e.type for e in events[:2]] == ["response.created", "response.in_progress"]
     assert events[-1].type == "error" and events[-1].message and len(events) == 3  # the documented event
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_the_sdks_stream_helper_assembles_the_events(gw: BackgroundServer, model: str) -> None:
+    """``responses.stream`` checks the event sequence as it builds its snapshot (items, parts)."""
+    sdk = client(gw)
+    with sdk.responses.stream(model=model, input="hello there") as stream:
+        deltas = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert final.output_text == deltas and "You said: hello there" in deltas
+    with sdk.responses.stream(model=model, input="Weather?", tools=[WEATHER]) as stream:  # type: ignore[list-item]
+        call, = stream.get_final_response().output
+    assert call.type == "function_call" and json.loads(call.arguments) == {"city": "Paris"}
+
+
+class _Reply(BaseModel):
+    reply: str
+
+
+@pytest.mark.parametrize("model", [NATIVE, CHAT_ONLY, GEMINI])  # (the Anthropic fake has no JSON mode)
+def test_structured_output_through_the_sdks_parse(gw: BackgroundServer, model: str) -> None:
+    parsed = client(gw).responses.parse(model=model, input="hi", text_format=_Reply).output_parsed
+    assert isinstance(parsed, _Reply) and "You said: hi" in parsed.reply

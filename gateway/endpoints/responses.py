@@ -12,6 +12,7 @@ the background unless ``store`` is false. ``GET``/``DELETE /v1/responses/{id}`` 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
     from gateway.registry import Deployment, Registry
 
 PATH = "/v1/responses"
+log = logging.getLogger("grove.responses")
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +151,13 @@ class ResponsesEndpoint:
         task = self.registry.bridge_loading or self._loading
         if task is None:
             task = self._loading = asyncio.get_running_loop().create_task(asyncio.to_thread(lb.responses_config))
-        await asyncio.shield(task)
+        try:
+            await asyncio.shield(task)
+        except Exception as exc:  # the next request tries again
+            if task is self._loading:
+                self._loading = None
+                log.error("loading litellm failed: %r", exc)
+            raise ServiceUnavailable("The gateway could not load its chat translation; try again.") from None
 
     # --- stored responses ------------------------------------------------------------------------
 
