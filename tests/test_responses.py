@@ -113,7 +113,7 @@ def test_function_tool_round_trip(gw: BackgroundServer, model: str) -> None:
 
     second = sdk.responses.create(model=model, tools=[WEATHER], input=[  # type: ignore[list-item]
         {"role": "user", "content": "Weather in Paris?"},
-        {"type": "function_call", "call_id": call.call_id, "name": call.name, "arguments": call.arguments},
+        *first.output,  # as apps send it back: the SDK's own output item
         {"type": "function_call_output", "call_id": call.call_id, "output": "Sunny, 21 C"},
     ])
     assert "Tool said: " in second.output_text and "Sunny, 21 C" in second.output_text  # Gemini wraps it in JSON
@@ -139,8 +139,10 @@ def test_previous_response_id_continues_on_any_provider(gw: BackgroundServer, fa
     else:
         assert [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
     # and a stream continues the follow-up
+    assert follow.previous_response_id == first.id
     events, text = _stream(sdk, model=next_model, input="And again?", previous_response_id=follow.id)
     assert "You said: And again?" in text
+    assert events[0].response.previous_response_id == events[-1].response.previous_response_id == follow.id
 
 
 def test_get_delete_and_input_items(gw: BackgroundServer) -> None:
@@ -282,3 +284,16 @@ class _Reply(BaseModel):
 def test_structured_output_through_the_sdks_parse(gw: BackgroundServer, model: str) -> None:
     parsed = client(gw).responses.parse(model=model, input="hi", text_format=_Reply).output_parsed
     assert isinstance(parsed, _Reply) and "You said: hi" in parsed.reply
+
+
+@pytest.mark.parametrize("model", [NATIVE, CHAT_ONLY, ANTHROPIC])
+def test_a_tool_result_continues_the_stored_call(gw: BackgroundServer, model: str) -> None:
+    """The usual Responses loop: only the function_call_output, with previous_response_id."""
+    sdk = client(gw)
+    first = sdk.responses.create(model=model, input="Weather in Paris?", tools=[WEATHER])  # type: ignore[list-item]
+    call, = first.output
+    assert call.type == "function_call"
+    second = sdk.responses.create(model=model, tools=[WEATHER], previous_response_id=first.id,  # type: ignore[list-item]
+                                  input=[{"type": "function_call_output", "call_id": call.call_id, "output": "Rain"}])
+    assert "Tool said: Rain" in second.output_text
+    assert second.previous_response_id == first.id

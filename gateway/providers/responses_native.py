@@ -4,7 +4,8 @@ The client's body goes upstream untouched unless the model name must change or t
 expanded a ``previous_response_id`` (the conversation is the gateway's, so every replica and
 every provider can continue it: the upstream gets the whole input and no id it never saw).
 Replies and stream events go back as the upstream sent them, each event checked as JSON (a
-malformed one must not reach the client) and only the final response read, for its usage.
+malformed one must not reach the client) and only the final response read, for its usage; an
+expanded request's responses get the client's ``previous_response_id`` back.
 Errors map as for chat (``openai_compat``); an ``error`` or ``response.failed`` event raises,
 so before the first event it falls back and after it ends the stream with the error event.
 """
@@ -31,6 +32,7 @@ class NativeResponsesTranslator(OpenAICompatTranslator):
         self.conversation = conversation
         """The whole input when the gateway expanded ``previous_response_id``; None otherwise."""
         self.final: dict[str, Any] | None = None
+        self._previous = request.source.get("previous_response_id") if request.source is not None else None
 
     def request(self) -> UpstreamRequest:
         req = self.req
@@ -54,6 +56,9 @@ class NativeResponsesTranslator(OpenAICompatTranslator):
             raise UpstreamBadResponse("upstream returned a body that is not JSON") from None
         if not isinstance(data, dict) or data.get("object") != "response":
             raise UpstreamBadResponse("upstream returned a body that is not a Response")
+        if self.conversation is not None:  # the upstream never saw the id the client continued
+            data["previous_response_id"] = self._previous
+            body = jsonio.dumps(data)
         self.final = data
         self.usage = response_usage(data.get("usage"))
         return Completion(body, self.usage, data.get("id"), data.get("model"), (str(data.get("status")),))
@@ -74,8 +79,11 @@ class NativeResponsesTranslator(OpenAICompatTranslator):
             if not isinstance(error, dict):
                 error = {"message": payload.get("message"), "code": payload.get("code")}
             raise self._mapped(502, error, {})
+        response = payload.get("response")
+        if self.conversation is not None and isinstance(response, dict):
+            response["previous_response_id"] = self._previous
+            data = jsonio.dumps(payload)
         if kind in _FINAL:
-            response = payload.get("response")
             if isinstance(response, dict):
                 self.final = response
                 self.usage = response_usage(response.get("usage"))
