@@ -10,7 +10,7 @@ import pytest
 import redis
 
 from gateway.fakes.run import Fakes
-from tests.conftest import REDIS_URL, GatewayProcess, free_port
+from tests.conftest import REDIS_URL, GatewayFactory, GatewayProcess, RedisServer, free_port
 from tests.responses_support import ANTHROPIC, NATIVE, client, write_config
 
 
@@ -42,3 +42,19 @@ def test_a_replica_continues_a_response_another_replica_stored(tmp_path: Path, f
     finally:
         logs = first.stop() + second.stop()
     assert "Traceback" not in logs
+
+
+def test_a_lost_redis_is_a_503_for_stored_responses_and_answers_still_flow(
+        start_gateway: GatewayFactory, tmp_path: Path, fakes: Fakes, private_redis: RedisServer) -> None:
+    gateway = start_gateway(write_config(tmp_path, fakes), redis_url=private_redis.url)
+    sdk = client(gateway)
+    created = sdk.responses.create(model=NATIVE, input="hi")
+    private_redis.stop()
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk.responses.create(model=NATIVE, input="again", previous_response_id=created.id)
+    assert caught.value.status_code == 503 and caught.value.code == "service_unavailable"
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk.responses.retrieve(created.id)
+    assert caught.value.status_code == 503
+    # a response that needs no stored one is still served; it is just not kept
+    assert "You said: still" in sdk.responses.create(model=NATIVE, input="still").output_text
