@@ -133,7 +133,7 @@ class ResponsesViaChat:
         self._finish: str | None = None
 
     @property
-    def usage(self) -> Usage | None:  # type: ignore[override]
+    def usage(self) -> Usage | None:
         return self.inner.usage
 
     def request(self) -> UpstreamRequest:
