@@ -74,7 +74,7 @@ class ModelAPI:
             snapshot = self.registry.snapshot
             request_headers = _headers(request.scope)
             key = snapshot.auth.authenticate(request_headers)
-            req = await endpoint.parse(await self._read_body(request, request_headers), request_headers)
+            req = await endpoint.parse(await self._read_body(request, request_headers), request_headers, key)
             rt.parsed(req, key.name if key is not None else None)
             check_allowed(key, req.model)
             if len(req.raw) < LARGE_BODY:
@@ -129,8 +129,10 @@ class ModelAPI:
             if ticket is not None:  # its tokens and cost count before the client can send the next
                 await self.limiter.settle(ticket, rt.usage, rt.cost_usd, served=True)
             if out.translator is not None:
-                endpoint.finished(req, out.translator)
+                kept = endpoint.finished(req, out.translator)
                 out.translator = None  # it holds the request: the decision log keeps the outcome
+                if kept is not None:  # what a client is answered it can read back at once, on any replica
+                    await kept
             return Response(completion.body, media_type=JSON, headers=headers)
         except GatewayError as exc:
             out.status = exc.status

@@ -32,6 +32,8 @@ from gateway.endpoints.completions import COMPLETIONS
 from gateway.endpoints.count_tokens import count_tokens_route
 from gateway.endpoints.embeddings import EMBEDDINGS
 from gateway.endpoints.messages import MessagesEndpoint
+from gateway.endpoints.response_store import ResponseStore
+from gateway.endpoints.responses import ResponsesEndpoint
 from gateway.errors import AuthenticationFailed, GatewayError, MethodNotAllowed, NotFound
 from gateway.limits import Limiter
 from gateway.livecatalog import LiveCatalog
@@ -81,8 +83,9 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     limiter = Limiter(store, on_exceeded=lambda key, limit, retry_after_s: events.publish(
         "limit.exceeded", {"key": key, "limit": limit, "retry_after_s": round(retry_after_s, 3)}))
     messages = MessagesEndpoint(registry)
+    responses = ResponsesEndpoint(ResponseStore(store, settings.responses_ttl_s), registry)
     api = ModelAPI(registry, pipeline, decisions, settings.max_body_bytes, limiter,
-                   endpoints=(CHAT, messages, EMBEDDINGS, COMPLETIONS))
+                   endpoints=(CHAT, responses, messages, EMBEDDINGS, COMPLETIONS))
 
     def publish(kind: str, data: dict[str, object]) -> None:
         events.publish(kind, data)
@@ -138,6 +141,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             await perf.stop()
             await telemetry.stop()
             await pool.close()
+            await responses.responses.drain()
             await store.close()
 
     async def http_error(request: Request, exc: Exception) -> Response:
@@ -180,7 +184,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     api_routes = api.routes()
     app = Starlette(
         routes=[
-            *api_routes, *health_routes(registry),
+            *api_routes, *responses.routes(), *health_routes(registry),
             count_tokens_route(registry, pipeline, messages, settings.max_body_bytes),
             ApiRoute("/metrics", metrics, methods={"GET": api_docs.METRICS}),
             ApiRoute("/openapi.json", openapi, methods={"GET": api_docs.OPENAPI}),

@@ -173,6 +173,8 @@ class ProviderSpec(BaseModel):
     )
     timeout_s: Positive = 60.0
     connect_timeout_s: Positive = 5.0
+    responses_api: Flag = Field(False, description="openai-compatible only: serves POST {base_url}/responses "
+                                "natively (the Responses API goes through as bytes; otherwise via chat)")
 
 
 class Capabilities(BaseModel):

@@ -48,7 +48,7 @@ def published_catalog(raw: bytes) -> Catalog:
 def _openai_compat(spec: ProviderSpec, model: ModelSpec, key: str | None) -> Provider:
     from gateway.providers.openai_compat import OpenAICompatProvider
 
-    return OpenAICompatProvider(spec.base_url, key, spec.headers)
+    return OpenAICompatProvider(spec.base_url, key, spec.headers, responses_api=spec.responses_api)
 
 
 def _anthropic(spec: ProviderSpec, model: ModelSpec, key: str | None) -> Provider:

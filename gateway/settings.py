@@ -39,6 +39,8 @@ class Settings:
     """Put prompts and completions on spans and in the access log (opt-in: they hold user data)."""
     access_log: bool = True
     usage_retention_days: int = 400
+    responses_ttl_s: float = 30 * 24 * 3600.0
+    """How long a stored response (``POST /v1/responses``) can be read and continued."""
     reload: bool = True
     """Watch the config directory and apply valid edits without a restart."""
     reload_interval_s: float = 1.0
@@ -73,6 +75,7 @@ class Settings:
             record_content=_bool(env, "GROVE_RECORD_CONTENT", base.record_content),
             access_log=_bool(env, "GROVE_ACCESS_LOG", base.access_log),
             usage_retention_days=_int(env, "GROVE_USAGE_RETENTION_DAYS", base.usage_retention_days),
+            responses_ttl_s=_float(env, "GROVE_RESPONSES_TTL_S", base.responses_ttl_s),
             reload=_bool(env, "GROVE_RELOAD", base.reload),
             reload_interval_s=_float(env, "GROVE_RELOAD_INTERVAL_S", base.reload_interval_s),
             sync_interval_s=_float(env, "GROVE_SYNC_INTERVAL_S", base.sync_interval_s),

@@ -154,7 +154,8 @@ def _json_reason(exc: jsonio.JSONDecodeError) -> str:
     return text.split(":", 1)[0]
 
 
-def _param(loc: tuple[int | str, ...]) -> str:
+def param_path(loc: tuple[int | str, ...]) -> str:
+    """A pydantic error location as the client names the parameter: ``messages[2].role``."""
     out = ""
     for part in loc:
         if isinstance(part, int):
@@ -173,7 +174,7 @@ def invalid_request(exc: ValidationError,
     errors = exc.errors(include_url=False, include_input=False)
     first = errors[0]
     loc = tuple(first["loc"])
-    param = _param(where(loc) if where is not None else loc)
+    param = param_path(where(loc) if where is not None else loc)
     kind = first["type"]
     if kind == "missing":
         message = f"Missing required parameter: '{param}'."

@@ -43,6 +43,23 @@ def test_get_set_and_ttl(store_url: str | None) -> None:
     asyncio.run(run())
 
 
+def test_delete(store_url: str | None) -> None:
+    async def run() -> None:
+        store: Store = make_store(store_url)
+        try:
+            await store.set("k", b"v")
+            assert await store.delete("k") is True
+            assert await store.get("k") is None
+            assert await store.delete("k") is False
+            await store.set("gone", b"x", ttl_s=0.001)
+            await asyncio.sleep(0.01)  # an expired key is not there to delete
+            assert await store.delete("gone") is False
+        finally:
+            await store.close()
+
+    asyncio.run(run())
+
+
 def test_unreachable_redis_raises_store_unavailable() -> None:
     async def run() -> None:
         store = RedisStore(f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0")
@@ -53,6 +70,8 @@ def test_unreachable_redis_raises_store_unavailable() -> None:
             assert "hunter2" not in str(info.value)
             with pytest.raises(StoreUnavailable):
                 await store.set("k", b"v")
+            with pytest.raises(StoreUnavailable):
+                await store.delete("k")
         finally:
             await store.close()
 

@@ -12,7 +12,7 @@ telemetry and cost are the same code for all of them (``gateway.api``, ``gateway
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -23,6 +23,7 @@ from gateway.openapi import Operation
 from gateway.providers.base import ChatRequest, Translator
 
 if TYPE_CHECKING:
+    from gateway.catalog import KeySpec
     from gateway.registry import Deployment
 
 JSON = "application/json"
@@ -53,10 +54,10 @@ class Endpoint(Protocol):
     doc: Operation
     """The endpoint's OpenAPI operation."""
 
-    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
-        """The client's bytes (and its headers, lower-case names) → a validated request;
-        ``InvalidRequest`` naming the field otherwise. Async, so that an endpoint may read the
-        store (a stored conversation, say)."""
+    async def parse(self, raw: bytes, headers: Mapping[str, str], key: KeySpec | None) -> ChatRequest:
+        """The client's bytes (its headers by lower-case name, its authenticated key) → a validated
+        request; ``InvalidRequest`` naming the field otherwise. Async, so that an endpoint may read
+        the store (a stored conversation, which must be the key's own)."""
         ...
 
     def refusal(self, deployment: Deployment, request: ChatRequest) -> GatewayError | None:
@@ -73,10 +74,11 @@ class Endpoint(Protocol):
         """``exc`` in this endpoint's own error shape and status."""
         ...
 
-    def finished(self, request: ChatRequest, translator: Translator) -> None:
+    def finished(self, request: ChatRequest, translator: Translator) -> Awaitable[None] | None:
         """``request`` was served whole by the attempt of ``translator`` (a non-stream answer, or a
         stream that ended complete): what the endpoint keeps of it (a stored response, say). Must
-        not block: store writes go in the background."""
+        not block: store writes go in the background. It may return the write in flight: a
+        non-stream answer waits for it, so that what the client got it can read back at once."""
         ...
 
 

@@ -15,6 +15,7 @@ from gateway.providers.base import ChatRequest, Translator
 from gateway.wire import parse_chat_request
 
 if TYPE_CHECKING:
+    from gateway.catalog import KeySpec
     from gateway.registry import Deployment
 
 PATH = "/v1/chat/completions"
@@ -28,7 +29,7 @@ class ChatEndpoint:
     sse = OPENAI_SSE
     doc = docs.CHAT_COMPLETIONS
 
-    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
+    async def parse(self, raw: bytes, headers: Mapping[str, str], key: KeySpec | None) -> ChatRequest:
         return await off_loop(parse_chat_request, raw)
 
     def refusal(self, deployment: Deployment, request: ChatRequest) -> GatewayError | None:

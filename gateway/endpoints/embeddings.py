@@ -41,6 +41,7 @@ from gateway.telemetry.names import OPERATION_EMBEDDINGS
 from gateway.wire import invalid_request, read_object
 
 if TYPE_CHECKING:
+    from gateway.catalog import KeySpec
     from gateway.registry import Deployment
 
 PATH = "/v1/embeddings"
@@ -133,7 +134,7 @@ class EmbeddingsEndpoint:
         tags=("embeddings",), errors=(400, 404, 410, 413, 429, 502, 503, 504),
     )
 
-    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
+    async def parse(self, raw: bytes, headers: Mapping[str, str], key: KeySpec | None) -> ChatRequest:
         body = read_object(raw)
         try:
             parsed = EmbeddingsRequest.model_validate(body)

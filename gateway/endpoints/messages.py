@@ -29,6 +29,7 @@ from gateway.providers.messages_passthrough import AnthropicMessagesTranslator
 from gateway.providers.messages_translated import MessagesViaChat
 
 if TYPE_CHECKING:
+    from gateway.catalog import KeySpec
     from gateway.registry import Deployment, Registry
 
 PATH = "/v1/messages"
@@ -60,7 +61,7 @@ class MessagesEndpoint:
         self._registry = registry
         self._loading: asyncio.Task[object] | None = None  # litellm's import started here, if it was
 
-    async def parse(self, raw: bytes, headers: Mapping[str, str]) -> ChatRequest:
+    async def parse(self, raw: bytes, headers: Mapping[str, str], key: KeySpec | None) -> ChatRequest:
         request = await off_loop(parse_messages_request, raw)
         await self._litellm_ready()
         # anthropic-version and anthropic-beta go on to Anthropic upstreams (ChatRequest.headers).

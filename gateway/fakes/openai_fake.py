@@ -29,6 +29,7 @@ from gateway.fakes.exchange import (
     retry_after_headers,
 )
 from gateway.fakes.knobs import FakeState, Knobs, control_routes
+from gateway.fakes.openai_responses import responses_route
 from gateway.fakes.replies import Prompt, Reply, make_reply, new_id
 
 PROVIDER = "openai"
@@ -84,6 +85,8 @@ def create_openai_app(state: FakeState | None = None) -> Starlette:
         routes=[
             Route("/v1/chat/completions", fake.chat, methods=["POST"]),
             *extra_routes(fake),  # /v1/embeddings, /v1/completions
+            Route("/v1/responses", responses_route(state, fake._error, fake._forced_error, fake._auth, _error_parts,
+                                                   _headers), methods=["POST"]),
             Route("/v1/models", fake.list_models, methods=["GET"]),
             Route("/v1/models/{model:path}", fake.get_model, methods=["GET"]),
             *control_routes(state),

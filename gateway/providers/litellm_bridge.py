@@ -478,3 +478,15 @@ class ChunkShaper:
         out = self._envelope([])
         out["usage"] = usage_json(usage or Usage())
         return jsonio.dumps(out)
+
+
+@functools.cache
+def responses_config() -> Any:
+    """litellm's Responses-to-chat transformation (``LiteLLMCompletionResponsesConfig``, static
+    methods only); loads litellm first, so call it off the event loop until ``loaded()``."""
+    load()
+    from litellm.responses.litellm_completion_transformation.transformation import (
+        LiteLLMCompletionResponsesConfig,
+    )
+
+    return LiteLLMCompletionResponsesConfig

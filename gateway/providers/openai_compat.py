@@ -30,9 +30,12 @@ _DONE = b"[DONE]"
 class OpenAICompatProvider:
     kind: ClassVar[str] = "openai-compatible"
 
-    def __init__(self, base_url: str, api_key: str | None, headers: Mapping[str, str] | None = None) -> None:
+    def __init__(self, base_url: str, api_key: str | None, headers: Mapping[str, str] | None = None,
+                 responses_api: bool = False) -> None:
         self.name = base_url
         self.url = base_url.rstrip("/") + "/chat/completions"
+        self.responses_url = base_url.rstrip("/") + "/responses" if responses_api else None
+        """Where it serves the Responses API natively (``gateway.providers.responses_native``)."""
         self.headers = {"content-type": "application/json", **(headers or {})}
         if api_key:
             self.headers["authorization"] = f"Bearer {api_key}"

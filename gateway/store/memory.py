@@ -50,6 +50,9 @@ class MemoryStore:
         expires = None if ttl_s is None else time.monotonic() + ttl_s
         self._data[key] = (value, expires)
 
+    async def delete(self, key: str) -> bool:
+        return await self.get(key) is not None and self._data.pop(key, None) is not None
+
     async def ping(self) -> bool:
         return True
 

@@ -137,6 +137,12 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise _failed("set", exc) from None
 
+    async def delete(self, key: str) -> bool:
+        try:
+            return bool(await self._redis.delete(key))
+        except (RedisError, OSError) as exc:
+            raise StoreUnavailable(f"redis delete failed: {type(exc).__name__}") from None
+
     async def ping(self) -> bool:
         try:
             return bool(await self._redis.ping())
