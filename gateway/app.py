@@ -99,7 +99,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     admin = AdminAPI(settings.admin_key, registry, decisions, breakers, usage, events, live=live,
                      health=pipeline.health, perf=perf,
                      tester=ModelTester(registry, pool, telemetry.costs, [settings.admin_key or ""]),
-                     throttle=throttle)
+                     throttle=throttle, endpoints=api.endpoints)
 
     def follow(snapshot: Snapshot) -> None:
         # App-wide parts that depend on the catalog follow each snapshot as it is swapped in.

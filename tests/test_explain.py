@@ -118,3 +118,25 @@ def test_answers_match_the_documented_schemas(admin_gateway: AdminGateway) -> No
     for body in ({"request": {"model": "default", **HI}}, {"request": {"model": "nope", **HI}},
                  {"request": HI, "route": {"name": "r", "models": ["gpt-5"]}}, {"request": HI, "headers": {}}):
         checker.check("POST", path, httpx.post(f"{gw.url}{path}", headers=AUTH, json=checker.sent("POST", path, body)))
+
+
+def test_each_endpoint_is_explained_with_what_it_would_send_to(admin_gateway: AdminGateway) -> None:
+    gw = admin_gateway
+    chat = explain(gw, {"request": {"model": "default", **HI}}).json()
+    assert chat["endpoint"] == "chat" and chat["served_by"] == [MINI, FOUR_O]
+    answers = {
+        "responses": {"model": "default", "input": "hi"},
+        "messages": {"model": "default", "max_tokens": 16, **HI},
+        "completions": {"model": "default", "prompt": "hi"},
+    }
+    for endpoint, sample in answers.items():
+        body = explain(gw, {"endpoint": endpoint, "request": sample}).json()
+        assert body["endpoint"] == endpoint and body["served_by"] == [MINI, FOUR_O], body
+    # A chat model on the embeddings endpoint: the decision stands, the endpoint refuses it.
+    refused = explain(gw, {"endpoint": "embeddings", "request": {"model": "default", "input": "hi"}}).json()
+    assert refused["served_by"] is None and refused["refusal"]["status"] == 400
+    assert "not /v1/embeddings" in refused["refusal"]["message"]
+    bad = explain(gw, {"endpoint": "messages", "request": {"model": "default", **HI}})  # no max_tokens
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "request.max_tokens"
+    unknown = explain(gw, {"endpoint": "images", "request": {"model": "default", **HI}})
+    assert unknown.status_code == 400 and unknown.json()["error"]["param"] == "endpoint"

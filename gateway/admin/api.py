@@ -16,7 +16,7 @@ import hmac
 import re
 import time
 from datetime import date
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from pydantic import ValidationError
 from starlette.requests import Request
@@ -30,6 +30,8 @@ from gateway.admin import routes as routes_admin
 from gateway.admin import docs
 from gateway.admin import explain
 from gateway.admin.throttle import Throttle
+from gateway.endpoints import Endpoint
+from gateway.endpoints.chat import CHAT
 from gateway.admin import model_test
 from gateway.admin import perf as perf_admin
 from gateway.admin import session
@@ -60,11 +62,14 @@ class AdminAPI:
     def __init__(self, admin_key: str | None, registry: Registry, decisions: DecisionLog, breakers: Breakers,
                  usage: UsageLog | None = None, events: Events | None = None, live: LiveCatalog | None = None,
                  health: Callable[[], Health] = Health, perf: PerfLog | None = None,
-                 tester: model_test.ModelTester | None = None, throttle: Throttle | None = None) -> None:
+                 tester: model_test.ModelTester | None = None, throttle: Throttle | None = None,
+                 endpoints: Sequence[Endpoint] = ()) -> None:
         self._key = admin_key.encode() if admin_key else None
         self.throttle = throttle or Throttle()
         """Failed admin-key attempts per client address (shared with the console's sign-in)."""
         self.revocations = session.Revocations(registry.store)
+        self.endpoints = tuple(endpoints) or (CHAT,)
+        """The model endpoints, for /admin/explain."""
         self.registry = registry
         self.decisions = decisions
         self.breakers = breakers
@@ -97,7 +102,7 @@ class AdminAPI:
         if self.live is not None:
             for module in (models_admin, routes_admin, keys_admin, config_admin):
                 routes += module.routes(self._guard, self.live)
-            routes += explain.routes(self._guard, self.live, self.health)
+            routes += explain.routes(self._guard, self.live, self.health, self.endpoints)
         return routes
 
     def _guard(self, handler):  # type: ignore[no-untyped-def]

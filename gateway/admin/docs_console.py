@@ -8,7 +8,7 @@ needs ``x-grove-console: 1`` besides it on every method but GET and HEAD).
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -45,8 +45,12 @@ class ExplainBody(BaseModel):
     """A sample request to route, and optionally a candidate route to route it with."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
-    request: dict[str, Any] = Field(description="A chat-completions body, as a client would send it. Its "
-                                                "'model' defaults to the candidate route's name.")
+    request: dict[str, Any] = Field(description="A body as a client would send it to the endpoint (default: "
+                                                "chat completions). Its 'model' defaults to the candidate route's "
+                                                "name.")
+    endpoint: Literal["chat", "responses", "messages", "embeddings", "completions"] = Field(
+        "chat", description="The endpoint the sample goes to: it parses the body and decides which "
+        "deployments of the chain can serve it ('served_by').")
     headers: dict[str, str] | None = Field(None, description="Routing headers of the sample, e.g. "
                                            "x-grove-component, x-grove-capabilities: reasoning=3.")
     route: dict[str, Any] | None = Field(None, description="A route entry as PUT /admin/routes/{name} takes "
@@ -78,7 +82,11 @@ EXPLANATION = {
     "type": "object", "required": ["object", "decision", "route_valid"],
     "properties": {
         "object": {"const": "explanation"},
+        "endpoint": {"type": "string", "description": "the endpoint the sample was explained for"},
         "decision": {"oneOf": [DECISION, {"type": "null"}], "description": "null when the router refuses"},
+        "served_by": {"type": ["array", "null"], "items": {"type": "string"},
+                      "description": "the chain as the endpoint would try it: the deployments that can serve "
+                                     "this request, in order (null when refused)"},
         "route_valid": {"const": True, "description": "the candidate route (if any) validates"},
         "refusal": {**_ERROR, "description": "what the client would get instead of an answer (unknown model, "
                                              "every deployment excluded, ...) and its HTTP status"},
