@@ -144,11 +144,16 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
             await responses.responses.drain()
             await store.close()
 
+    shapes = {endpoint.path: endpoint for endpoint in api.endpoints}  # each endpoint's own error shape
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         if exc.status_code == 405:  # with Starlette's Allow header: the methods the path has
-            return error_response(MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}."),
-                                  exc.headers)
+            refused = MethodNotAllowed(f"Method {request.method} is not allowed on {request.url.path}.")
+            endpoint = shapes.get(request.url.path)
+            if endpoint is not None:  # GET /v1/messages: Anthropic's shape, for the Anthropic SDK
+                return endpoint.error_response(refused, exc.headers or {})
+            return error_response(refused, exc.headers)
         if exc.status_code == 404:
             return error_response(NotFound(
                 f"There is no endpoint {request.method} {request.url.path}. The gateway serves "

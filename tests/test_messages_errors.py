@@ -294,3 +294,10 @@ def test_a_body_over_the_limit_is_anthropics_413(start_gateway: GatewayFactory, 
         assert resp.json()["error"]["type"] == "request_too_large"
     assert _post(gateway, b'{"model": "\xff\xfe"}').json()["error"]["type"] == "invalid_request_error"
     assert _upstream_requests(fakes) == 0
+
+
+def test_a_wrong_method_on_the_messages_path_answers_in_anthropics_shape(keyed: BackgroundServer) -> None:
+    resp = httpx.get(f"{keyed.url}/v1/messages")
+    assert resp.status_code == 405 and resp.headers["allow"] == "POST"
+    body = resp.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error" and body["error"]["message"]

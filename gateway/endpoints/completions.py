@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
+from gateway.api_docs import CHAT_HEADERS
 from gateway.endpoints import no_such_api, openai_error_response, wrong_mode
 from gateway.endpoints.chat import OPENAI_SSE
 from gateway.endpoints.inputs import parse_inputs
@@ -80,8 +81,7 @@ class CompletionsEndpoint:
                "properties": {"object": {"const": "text_completion"}}},
         more_media={"text/event-stream": {"type": "string", "description": "With stream: true, 'data: "
                                           "<text_completion JSON>' events, then 'data: [DONE]'."}},
-        headers=("x-grove-request-id", "x-grove-decision-id", "x-grove-route", "x-grove-model",
-                 "x-grove-attempts", "x-grove-cost-usd", "x-grove-trace-id", "traceparent", "retry-after"),
+        headers=CHAT_HEADERS,
         tags=("completions",), errors=(400, 404, 410, 413, 429, 502, 503, 504),
     )
 

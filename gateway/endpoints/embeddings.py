@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
+from gateway.api_docs import CHAT_HEADERS
 from gateway.endpoints import no_such_api, openai_error_response, wrong_mode
 from gateway.endpoints.chat import OPENAI_SSE
 from gateway.endpoints.inputs import Inputs, inputs_of, parse_inputs
@@ -129,8 +130,7 @@ class EmbeddingsEndpoint:
         "them. OpenAI-compatible upstreams get the request as sent; Gemini ones a translation, with the "
         "vectors returned as floats or base64 as asked. The `x-grove-*` headers say what served.",
         body=EmbeddingsRequest, reply={"type": "object", "required": ["object", "data", "model", "usage"]},
-        headers=("x-grove-request-id", "x-grove-decision-id", "x-grove-route", "x-grove-model",
-                 "x-grove-attempts", "x-grove-cost-usd", "x-grove-trace-id", "traceparent", "retry-after"),
+        headers=CHAT_HEADERS,
         tags=("embeddings",), errors=(400, 404, 410, 413, 429, 502, 503, 504),
     )
 
