@@ -93,6 +93,7 @@ class Operation:
     more_media: Mapping[str, Schema] = field(default_factory=dict)  # other media types of the success body
     more_replies: Mapping[int, Schema] = field(default_factory=dict)  # other statuses, their own JSON body
     errors: Sequence[int] = ()  # statuses answered with the error body (auth ones are added)
+    error_body: Schema | None = None  # that error body, when it is not OpenAI's (``Error``)
     headers: Sequence[str] = ()  # names from HEADERS, on every response of this operation
     tags: Sequence[str] = ()
 
@@ -199,9 +200,10 @@ def _operation(path: str, method: str, op: Operation, ref_of: Mapping[type[BaseM
                                   "content": {"application/json": {"schema": _schema(schema, ref_of)}}}
     security = security_of(path)
     statuses = set(op.errors) | {"admin": {401, 403, 429}, "client": {401, 403}, "console": {401}}.get(security, set())
+    error_schema = {"$ref": "#/components/schemas/Error"} if op.error_body is None else _schema(op.error_body, ref_of)
     for status in sorted(statuses):
         error: dict[str, Any] = {"description": ERROR_REASONS.get(status, "An error."),
-                                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+                                 "content": {"application/json": {"schema": error_schema}}}
         if headers:
             error["headers"] = headers
         responses[str(status)] = error

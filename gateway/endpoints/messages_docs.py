@@ -47,6 +47,14 @@ MESSAGE_STREAM = {
                    "content_block_delta, content_block_stop, message_delta, message_stop (and ping). A "
                    "failure after the first event ends the stream with an 'event: error'.",
 }
+ANTHROPIC_ERROR = {
+    "type": "object", "required": ["type", "error"],
+    "description": "Anthropic's error body: the Anthropic SDK raises its own exception classes on it.",
+    "properties": {"type": {"const": "error"}, "error": {
+        "type": "object", "required": ["type", "message"],
+        "properties": {"type": {"type": "string", "examples": ["invalid_request_error", "rate_limit_error"]},
+                       "message": {"type": "string"}}}},
+}
 TOKEN_COUNT = {"type": "object", "required": ["input_tokens"],
                "properties": {"input_tokens": {"type": "integer"}}}
 
@@ -60,6 +68,7 @@ MESSAGES = Operation(
             Param(CAPABILITIES_HEADER, "Capability needs for `auto`, e.g. `reasoning=3,speed=1`.", "header")),
     body=MessagesRequest, reply=MESSAGE, more_media={"text/event-stream": MESSAGE_STREAM},
     headers=CHAT_HEADERS, tags=("messages",), errors=(400, 404, 413, 429, 500, 504, 529),
+    error_body=ANTHROPIC_ERROR,
 )
 COUNT_TOKENS = Operation(
     "Count the input tokens of a message",
@@ -68,5 +77,5 @@ COUNT_TOKENS = Operation(
     "4 characters a token). Not counted against a key's limits." + _ERRORS_NOTE,
     params=_CLIENT_HEADERS, body=CountTokensRequest, reply=TOKEN_COUNT,
     headers=("x-grove-request-id", "x-grove-route", "x-grove-model"), tags=("messages",),
-    errors=(400, 404, 413, 429, 500, 504, 529),
+    errors=(400, 404, 413, 429, 500, 504, 529), error_body=ANTHROPIC_ERROR,
 )
