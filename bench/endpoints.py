@@ -1,10 +1,13 @@
 """``python -m bench.endpoints``: every model endpoint's requests per second on one core, beside
-chat completions, in the shape users run: the Redis store (a private redis-server), a client key
-with rpm, tpm and budget limits, and every request traced and exported over OTLP/gRPC.
+chat completions, with every request traced and exported over OTLP/gRPC. Two shapes
+(``--shape``): ``production``, as a team with replicas runs it (the Redis store, a private
+redis-server, and a client key with rpm, tpm and budget limits), and ``embedded``, the shape of
+``python -m bench`` (the in-memory store, a key without limits).
 
 The gateway is pinned to CPU 0; nginx (canned provider bodies recorded from the fakes), Redis,
-the OTLP receiver and wrk run on CPU 1. Rounds interleave the scenarios, so each round's ratio to
-chat sees the same machine speed; the median of the rounds' ratios is reported with every round.
+the OTLP receiver and wrk run on CPU 1. Rounds interleave the scenarios, each round starting one
+scenario later, so each round's ratio to chat sees the same machine speed and no scenario always
+runs first; the median of the rounds' ratios is reported with every round.
 """
 
 from __future__ import annotations
@@ -40,11 +43,11 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
                                                "store": False}),
     "messages-passthrough": ("/v1/messages", {"model": "claude-bench", "messages": MESSAGES, "max_tokens": 256}),
     "messages-translated": ("/v1/messages", {"model": "gpt-bench", "messages": MESSAGES, "max_tokens": 256}),
-    "embeddings": ("/v1/embeddings", {"model": "embed-bench", "input": [PROMPT, PROMPT]}),
+    "embeddings": ("/v1/embeddings", {"model": "embed-bench", "input": [PROMPT, PROMPT], "dimensions": 32}),
 }
 
 
-def config(directory: Path, upstream: str) -> Path:
+def config(directory: Path, upstream: str, limits: bool = True) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     providers = [("oai", "openai-compatible", f"{upstream}/oai/v1", ""),
                  ("oai-responses", "openai-compatible", f"{upstream}/oai/v1", ", responses_api: true"),
@@ -56,8 +59,8 @@ def config(directory: Path, upstream: str) -> Path:
         f'  - {{id: {pid}, kind: {kind}, base_url: "{url}", api_key_env: BENCH_PROVIDER_KEY{extra}}}\n'
         for pid, kind, url, extra in providers)
     text += "models:\n" + "".join(_MODEL.format(id=m, provider=p, upstream=u, extra=x) for m, p, u, x in models)
-    limits = "{rpm: 100000000, tpm: 1000000000000, budget_usd_day: 1000000000}"
-    text += f"keys:\n  - {{name: bench, sha256: {hashlib.sha256(CLIENT_KEY.encode()).hexdigest()}, limits: {limits}}}\n"
+    limited = ", limits: {rpm: 100000000, tpm: 1000000000000, budget_usd_day: 1000000000}" if limits else ""
+    text += f"keys:\n  - {{name: bench, sha256: {hashlib.sha256(CLIENT_KEY.encode()).hexdigest()}{limited}}}\n"
     (directory / "bench.yaml").write_text(text)
     return directory
 
@@ -73,33 +76,40 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.endpoints")
     parser.add_argument("--duration", type=float, default=8, help="seconds per measurement (default 8)")
     parser.add_argument("--rounds", type=int, default=5, help="rounds, scenarios interleaved (default 5)")
+    parser.add_argument("--shape", choices=["production", "embedded"], default="production",
+                        help="production: Redis and a key with limits (default); embedded: as python -m bench")
     args = parser.parse_args()
+    production = args.shape == "production"
     os.sched_setaffinity(0, {int(LOAD_CPU)})
     WORK.mkdir(exist_ok=True)
     nginx = Nginx(WORK, _port(), int(LOAD_CPU))
     sink, otel = start_sink(_port(), LOAD_CPU)
     redis_port = _port()
-    redis = start_redis(redis_port)
-    env = {**otel, "GROVE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"}
-    gateway = start_gateway(_port(), config(WORK / "grove-endpoints", nginx.url), SUT_CPU, env=env)
+    redis = start_redis(redis_port) if production else None
+    env = {**otel, "GROVE_REDIS_URL": f"redis://127.0.0.1:{redis_port}/0"} if production else otel
+    gateway = start_gateway(_port(), config(WORK / "grove-endpoints", nginx.url, limits=production), SUT_CPU, env=env)
     runs: dict[str, list[float]] = {name: [] for name in SCENARIOS}
     errors = {name: 0 for name in SCENARIOS}
     try:
         scripts = {name: wrk_script(WORK, f"endpoints-{name}", body, CLIENT_KEY)
                    for name, (_, body) in SCENARIOS.items()}
         wrk(f"{gateway.url}/v1/chat/completions", scripts["chat"], connections=64, seconds=2, cpu=LOAD_CPU)  # warm
-        for _ in range(args.rounds):
-            for name, (path, _) in SCENARIOS.items():
+        names = list(SCENARIOS)
+        for round_number in range(args.rounds):
+            for name in names[round_number % len(names):] + names[:round_number % len(names)]:
+                path = SCENARIOS[name][0]
                 result = wrk(f"{gateway.url}{path}", scripts[name], connections=64, seconds=args.duration, cpu=LOAD_CPU)
                 gateway.settle()
                 runs[name].append(result.rps)
                 errors[name] += result.errors
     finally:
         gateway.stop()
-        redis.stop()
+        if redis is not None:
+            redis.stop()
         nginx.stop()
         sink.stop()
-    results: dict[str, Any] = {"duration_s": args.duration, "rounds": args.rounds, "scenarios": {}}
+    results: dict[str, Any] = {"shape": args.shape, "duration_s": args.duration, "rounds": args.rounds,
+                               "scenarios": {}}
     for name, rps in runs.items():
         base = "chat-anthropic" if name == "chat-anthropic" else "chat"
         ratios = [ours / chat for ours, chat in zip(rps, runs[base], strict=True)]
@@ -109,7 +119,7 @@ def main() -> int:
             "path": SCENARIOS[name][0],
         }
     out = orjson.dumps(results, option=orjson.OPT_INDENT_2)
-    (WORK / "endpoints.json").write_bytes(out)
+    (WORK / f"endpoints-{args.shape}.json").write_bytes(out)
     print(out.decode())
     return 1 if any(errors.values()) else 0
 

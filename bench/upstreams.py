@@ -59,7 +59,8 @@ def record_bodies() -> list[Canned]:
                        get(f"{fakes.openai.url}/v1/responses", {"model": "gpt-bench", "input": PROMPT})),
                 Canned("= /oai/v1/embeddings", "application/json",
                        get(f"{fakes.openai.url}/v1/embeddings",
-                           {"model": "text-embedding-3-small", "input": [PROMPT, PROMPT]})),
+                           # 32 dimensions: an nginx string holds at most 4 KiB
+                           {"model": "text-embedding-3-small", "input": [PROMPT, PROMPT], "dimensions": 32})),
             ]
 
 
