@@ -38,7 +38,9 @@ Two more of uvicorn's per-request costs are cut, behaviour unchanged:
 And two limits uvicorn's httptools protocol does not have (its h11 protocol has the first):
 - A request's head (request line and headers) may be at most ``h11_max_incomplete_event_size``
   bytes (uvicorn's setting, 16 KiB by default): a larger one is answered 431 and the connection
-  closed, before any of it reaches the app, so one huge header cannot cost the memory it would.
+  closed, before any of it reaches the app. A head still incomplete past the limit is refused as
+  it arrives (so one huge header never costs more than one read's memory); one that came whole
+  in a single read is measured once its headers are parsed.
 - A head must arrive whole within ``HEAD_TIMEOUT_S`` of its first byte (408 and closed
   otherwise: slowloris), and a connection that never sends a byte is closed after the
   keep-alive timeout like an idle one. One timer per connection again, left armed while heads
@@ -226,7 +228,6 @@ class HttpProtocol(HttpToolsProtocol):
     HEAD_TIMEOUT_S = 10.0
     _idle_since: float | None = None  # loop time the last response completed; None while one is in progress
     _head: int | None = 0  # bytes received of the request head in progress; None once its headers are in
-    _head_size = 0  # the head's request target and headers, as parsed
     _head_started: float | None = None  # loop time of the head's first byte
     _head_timer: asyncio.TimerHandle | None = None
     _refusing = 0  # the status that answers a parser error raised on purpose (431)
@@ -250,19 +251,12 @@ class HttpProtocol(HttpToolsProtocol):
         if self._head is not None and self._head > self._head_limit and not self.transport.is_closing():
             self._refuse(431, "Request header fields too large.")  # still no end of the head in sight
 
-    def on_url(self, url: bytes) -> None:
-        self._head_size += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_size += len(name) + len(value) + 4
-        if self._head_size > self._head_limit:
+    def on_headers_complete(self) -> None:
+        self._head, self._head_started = None, None
+        # A head that came whole in one read is measured here, once, before the app sees it.
+        if len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > self._head_limit:
             self._refusing = 431
             raise httptools.HttpParserCallbackError("request head too large")  # the parser stops here
-        super().on_header(name, value)
-
-    def on_headers_complete(self) -> None:
-        self._head, self._head_size, self._head_started = None, 0, None
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle.__class__ is RequestResponseCycle:

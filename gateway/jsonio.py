@@ -31,12 +31,15 @@ class DuplicateKey(ValueError):
 def loads_request(raw: bytes) -> Any:
     """Parse a client's body; JSONDecodeError also for nesting deeper than ``MAX_DEPTH``,
     ``DuplicateKey`` for a top-level key given twice. Only a body with that many brackets at all
-    is walked, and only one in which a top-level key's name occurs twice is parsed again (by the
-    standard library, which sees every pair): an ordinary request pays a few byte counts."""
+    is walked, and only one in which a top-level key's name occurs twice, or that has a ``\\u``
+    escape, is parsed again (by the standard library, which sees every pair): an ordinary request
+    pays a few byte counts."""
     data = orjson.loads(raw)
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than(data, MAX_DEPTH):
         raise JSONDecodeError(f"nesting is too deep: more than {MAX_DEPTH} levels", "", 0)
-    if isinstance(data, dict) and any(raw.count(orjson.dumps(key)) > 1 for key in data):
+    # A key may also be written with escapes ("mod\u0065l" is "model"): a body with any escape
+    # is parsed again whatever its keys look like.
+    if isinstance(data, dict) and (b"\\u" in raw or any(raw.count(b'"%s"' % key.encode()) > 1 for key in data)):
         duplicate = _duplicate_top_key(raw)
         if duplicate is not None:
             raise DuplicateKey(duplicate)

@@ -193,6 +193,8 @@ def test_a_parameter_given_twice_is_refused_naming_it(gateway: BackgroundServer,
     body = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "hi"}], "model": "claude-sonnet-4-5"}'
     error = _assert_error(_post(gateway, body), 400, param="model", code="duplicate_parameter")
     assert "'model'" in error["message"]
+    escaped = b'{"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "hi"}], "mod\\u0065l": "x"}'
+    assert _assert_error(_post(gateway, escaped), 400, param="model", code="duplicate_parameter")
     # Inside the body a repeated key is the upstream's business; a key's name in a text is no key at all.
     inner = b'{"model": "gpt-4.1-mini", "messages": [{"role": "user", "content": "model"}], "metadata": {"a": 1, "a": 2}}'
     assert _post(gateway, inner).status_code == 200
