@@ -37,13 +37,30 @@ def loads_request(raw: bytes) -> Any:
     data = orjson.loads(raw)
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _deeper_than(data, MAX_DEPTH):
         raise JSONDecodeError(f"nesting is too deep: more than {MAX_DEPTH} levels", "", 0)
-    # A key may also be written with escapes ("mod\u0065l" is "model"): a body with any escape
-    # is parsed again whatever its keys look like.
-    if isinstance(data, dict) and (b"\\u" in raw or any(raw.count(b'"%s"' % key.encode()) > 1 for key in data)):
+    if type(data) is dict and _may_repeat_a_key(raw, data):
         duplicate = _duplicate_top_key(raw)
         if duplicate is not None:
             raise DuplicateKey(duplicate)
     return data
+
+
+_QUOTED: dict[str, bytes] = {}
+"""Top-level keys as they are spelled in JSON, the usual few kept (the hot path asks per request)."""
+
+
+def _may_repeat_a_key(raw: bytes, data: dict[str, Any]) -> bool:
+    if b"\\u" in raw:  # a key may be written with escapes ("mod\u0065l" is "model")
+        return True
+    count = raw.count
+    for key in data:
+        quoted = _QUOTED.get(key)
+        if quoted is None:
+            quoted = b'"%s"' % key.encode()
+            if len(_QUOTED) < 256:
+                _QUOTED[key] = quoted
+        if count(quoted) > 1:
+            return True
+    return False
 
 
 def _duplicate_top_key(raw: bytes) -> str | None:
