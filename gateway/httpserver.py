@@ -252,9 +252,11 @@ class HttpProtocol(HttpToolsProtocol):
             self._refuse(431, "Request header fields too large.")  # still no end of the head in sight
 
     def on_headers_complete(self) -> None:
-        self._head, self._head_started = None, None
-        # A head that came whole in one read is measured here, once, before the app sees it.
-        if len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > self._head_limit:
+        received, self._head, self._head_started = self._head, None, None
+        # Only a read larger than the limit can hold a head over it: that head is measured, once,
+        # before the app sees it.
+        if received is not None and received > self._head_limit and \
+                len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers) > self._head_limit:
             self._refusing = 431
             raise httptools.HttpParserCallbackError("request head too large")  # the parser stops here
         super().on_headers_complete()
