@@ -13,6 +13,10 @@ moves on. The rules:
 - a stream is committed at its first chunk, which must arrive within the time-to-first-
   token deadline: before it, a failure falls back; after it, a failure ends the stream
   with an error event;
+- a stream's success reaches the breaker and the stats only when the stream ends complete:
+  one that breaks after its first chunk is one failure and no success (else an upstream
+  that cuts every stream would sit at a 50 % failure ratio and reset its failure streak
+  each time, never tripped); one the client cancels is neither;
 - a stream that ends early (the client hung up, or the upstream broke) is charged for what
   was delivered: its usage is at least the prompt's estimate in and one token per payload
   sent out, whatever usage the upstream had reported by then.
@@ -133,7 +137,7 @@ class Pipeline:
             watch.completed(completion)
             return completion
 
-        return await self._run(req, chain, out, attempt, observer, endpoint)
+        return await self._run(req, chain, out, attempt, observer, endpoint, settle=True)
 
     async def stream(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
                      on_close: Callable[[], None] | None = None, observer: Observer = UNWATCHED,
@@ -164,14 +168,16 @@ class Pipeline:
             watch.first_chunk(first)
             return _Opened(deployment, stack, events, translator, first, ended, watch)
 
-        opened = await self._run(req, chain, out, attempt, observer, endpoint)
+        opened = await self._run(req, chain, out, attempt, observer, endpoint, settle=False)
         return Stream(self._relay(opened, out, on_close, endpoint, input_tokens))
 
     async def _run(
         self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
         attempt: Callable[[Deployment, Translator, float, AttemptWatch], Awaitable[T]], observer: Observer,
-        endpoint: Endpoint,
+        endpoint: Endpoint, settle: bool,
     ) -> T:
+        """``settle``: report the committing attempt's success now (an answer is whole); a stream
+        reports it at its complete end (``_relay``)."""
         policy = self.policy
         deadline = time.monotonic() + policy.deadline_s
         min_window = 0
@@ -211,8 +217,9 @@ class Pipeline:
                 latency = _ms(started)
                 out.attempts.append(Attempt(deployment.key, "ok", latency, breaker=state))
                 out.served_by, out.translator = deployment, translator
-                self.stats.observe(deployment.key, latency, failed=False)
-                await self.breakers.record_success(deployment.key)
+                if settle:
+                    self.stats.observe(deployment.key, latency, failed=False)
+                    await self.breakers.record_success(deployment.key)
                 return result
         raise self._exhausted(out)
 
@@ -278,6 +285,9 @@ class Pipeline:
                         watch.chunk(payload)
                         yield frame(payload)
                 finished = True
+                # Complete: now, not at the first chunk, the attempt counts as a success.
+                self.stats.observe(opened.deployment.key, out.attempts[-1].latency_ms, failed=False)
+                await self.breakers.record_success(opened.deployment.key)
             except UpstreamError as exc:
                 self._scrub(exc)
                 error, finished = exc, True
