@@ -3,6 +3,9 @@ breaker, and what only the client or a departed client caused."""
 
 from __future__ import annotations
 
+import json
+import socket
+import time
 from pathlib import Path
 
 import httpx
@@ -10,6 +13,7 @@ import openai
 import pytest
 
 from gateway.fakes.background import BackgroundServer
+from gateway.fakes.replies import WORDS_PER_PIECE
 from gateway.fakes.run import Fakes
 from tests.conftest import GatewayFactory
 
@@ -30,10 +34,11 @@ def _breakers(gateway: BackgroundServer) -> dict[str, str]:
 
 
 def test_streams_cut_after_their_first_chunk_open_the_breaker(start_gateway: GatewayFactory, demo_config: Path,
-                                                              fakes: Fakes) -> None:
+                                                              fakes: Fakes, request: pytest.FixtureRequest) -> None:
     gateway = start_gateway(demo_config, admin_key=ADMIN, retries=0, breaker_failures=5)
     fakes.openai.state.set(cut_after_chunks=3, reply=LONG_REPLY)
     client = _client(gateway)
+    request.addfinalizer(client.close)
     served: list[str] = []
     for _ in range(12):
         raw = client.chat.completions.with_raw_response.create(model="default", messages=HI, stream=True)
@@ -52,10 +57,11 @@ def test_streams_cut_after_their_first_chunk_open_the_breaker(start_gateway: Gat
 
 
 def test_a_complete_stream_still_counts_as_a_success(start_gateway: GatewayFactory, demo_config: Path,
-                                                     fakes: Fakes) -> None:
+                                                     fakes: Fakes, request: pytest.FixtureRequest) -> None:
     # Four cuts, then a whole stream, then four cuts: a success between them resets the streak.
     gateway = start_gateway(demo_config, admin_key=ADMIN, retries=0, breaker_failures=5)
     client = _client(gateway)
+    request.addfinalizer(client.close)
     for cut in (True, True, True, True, False, True, True, True, True):
         fakes.openai.state.set(cut_after_chunks=3 if cut else None, reply=LONG_REPLY)
         raw = client.chat.completions.with_raw_response.create(model="default", messages=HI, stream=True)
@@ -66,3 +72,83 @@ def test_a_complete_stream_still_counts_as_a_success(start_gateway: GatewayFacto
         except openai.APIError:
             assert cut
     assert _breakers(gateway)[PRIMARY] == "closed"
+
+
+# --- a client that stops reading ---------------------------------------------------------------
+
+BIG_REPLY = ("x" * 1000 + " ") * 6000  # ≈ 6 MB of stream: more than the sockets' buffers hold
+BIG_CHUNKS = 6000 // WORDS_PER_PIECE
+UPSTREAM_SILENCE_S = 1.0
+
+
+def _short_upstream_timeout(demo_config: Path, fakes: Fakes) -> None:
+    path = demo_config / "demo.yaml"
+    path.write_text(path.read_text().replace(
+        'base_url: "' + fakes.openai.url + '/v1"}',
+        'base_url: "' + fakes.openai.url + f'/v1", timeout_s: {UPSTREAM_SILENCE_S}}}'))
+
+
+def _stalled_stream(gateway: BackgroundServer) -> socket.socket:
+    """A streaming request from a client with a tiny receive buffer, which reads only the head."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # before connect: no autotuning
+    sock.connect((gateway.host, gateway.port))
+    body = json.dumps({"model": "gpt-4.1-mini", "messages": HI, "stream": True}).encode()
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n"
+                 b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    head = sock.recv(1024)
+    assert head.startswith(b"HTTP/1.1 200"), head
+    return sock
+
+
+def _read_to_end(sock: socket.socket) -> bytes:
+    received = bytearray()
+    sock.settimeout(30)
+    try:
+        while chunk := sock.recv(1 << 20):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    sock.close()
+    return bytes(received)
+
+
+def _primary_breaker(gateway: BackgroundServer) -> dict:
+    resp = httpx.get(f"{gateway.url}/admin/breakers", headers={"authorization": f"Bearer {ADMIN}"})
+    return next(b for b in resp.json()["data"] if b["deployment"] == PRIMARY)
+
+
+def test_a_client_that_stops_reading_is_not_the_upstreams_failure(start_gateway: GatewayFactory, demo_config: Path,
+                                                                  fakes: Fakes) -> None:
+    # The client reads nothing for three times the upstream's silence timeout: the gateway stops
+    # reading the upstream meanwhile (back-pressure), which is not the upstream being silent.
+    _short_upstream_timeout(demo_config, fakes)
+    gateway = start_gateway(demo_config, admin_key=ADMIN, retries=0)
+    fakes.openai.state.set(reply=BIG_REPLY)
+    sock = _stalled_stream(gateway)
+    time.sleep(3 * UPSTREAM_SILENCE_S)  # the client's stall is the scenario: there is no event to await
+    received = _read_to_end(sock)
+    assert b"timed out" not in received[-2000:]
+    assert received.rstrip(b"\r\n0").endswith(b"data: [DONE]"), received[-300:]
+    breaker = _primary_breaker(gateway)
+    assert breaker["state"] == "closed" and breaker["consecutive_failures"] == 0
+
+
+def test_a_stalled_client_ends_only_its_own_stream_at_the_write_deadline(
+        start_gateway: GatewayFactory, demo_config: Path, fakes: Fakes) -> None:
+    _short_upstream_timeout(demo_config, fakes)
+    gateway = start_gateway(demo_config, admin_key=ADMIN, retries=0, client_write_timeout_s=2.0)
+    # The fake holds its stream near the end, watching for its client (the gateway) going away.
+    fakes.openai.state.set(reply=BIG_REPLY, hold_after_chunks=BIG_CHUNKS - 100)
+    sock = _stalled_stream(gateway)
+    # The gateway gives the stalled client up: the upstream call is closed...
+    assert fakes.openai.state.wait_for(lambda: fakes.openai.state.counters.get("disconnects", 0) == 1, timeout=15)
+    received = _read_to_end(sock)
+    assert b"data: [DONE]" not in received
+    # ...and nothing counts against the upstream: the next client is served by it.
+    breaker = _primary_breaker(gateway)
+    assert breaker["state"] == "closed" and breaker["consecutive_failures"] == 0
+    fakes.openai.state.set(reply="fine", hold_after_chunks=None)
+    with _client(gateway) as client:
+        raw = client.chat.completions.with_raw_response.create(model="gpt-4.1-mini", messages=HI)
+    assert raw.http_response.status_code == 200 and raw.parse().choices[0].message.content == "fine"
