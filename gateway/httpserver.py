@@ -79,6 +79,11 @@ log = logging.getLogger("grove.http")
 WRITE_TIMEOUT_KEY = "grove.client_write_timeout_s"
 """The lifespan-state key of the write deadline in seconds (``HttpProtocol.WRITE_TIMEOUT_S`` if absent)."""
 
+ON_HANGUP = "grove.on_hangup"
+"""The scope key of ``on_hangup(callback)``: ``callback()`` runs if the client's connection is lost
+before the response is complete (``on_hangup(None)``: no longer). Only this protocol's requests
+have it (``hangup.watch`` uses it)."""
+
 AFTER_WRITES = "grove.after_writes"
 """The scope key of ``after(callback, *args)``: ``callback(*args)`` runs once the responses written
 in this turn of the event loop have gone out (``_TurnEnd``). Only this protocol's requests have it."""
@@ -239,6 +244,7 @@ class HttpProtocol(HttpToolsProtocol):
     HEAD_TIMEOUT_S = 10.0
     WRITE_TIMEOUT_S = 30.0
     _write_timer: asyncio.TimerHandle | None = None  # armed while the client is not reading
+    _hangup: Callable[[], None] | None = None  # the current request's ``ON_HANGUP`` callback
     _idle_since: float | None = None  # loop time the last response completed; None while one is in progress
     _head: int | None = 0  # bytes received of the request head in progress; None once its headers are in
     _head_size = 0  # the head's request target and headers, as parsed
@@ -248,6 +254,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._turn = _turn_end(self.server_state, self.loop)
+        self._on_hangup = self.on_hangup  # bound once per connection, not per request
         super().connection_made(_GatheringTransport(transport, self._turn))  # type: ignore[arg-type]
         self._head_limit = self.config.h11_max_incomplete_event_size or 16 * 1024
         self._idle_since = self.loop.time()  # a connection that never says anything is idle too
@@ -283,6 +290,7 @@ class HttpProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.__class__ is RequestResponseCycle:
             cycle.__class__ = _Cycle  # the same object, its response start written by _Cycle.send
             cycle.scope[AFTER_WRITES] = self._turn.after
+            cycle.scope[ON_HANGUP] = self._on_hangup
 
     # --- keep-alive: one timer while the connection is used (the module's docstring) -------------
 
@@ -316,8 +324,15 @@ class HttpProtocol(HttpToolsProtocol):
         else:
             self.timeout_keep_alive_handler()
 
+    def on_hangup(self, callback: Callable[[], None] | None) -> None:
+        self._hangup = callback
+
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        hangup = self._hangup
+        if hangup is not None:
+            self._hangup = None
+            hangup()
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None

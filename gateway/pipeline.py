@@ -213,6 +213,8 @@ class Pipeline:
                     continue
                 except BaseException as exc:  # cancelled (the client went away), or a bug of ours
                     watch.failed(exc)
+                    if isinstance(exc, asyncio.CancelledError):  # neither a success nor a failure
+                        out.attempts.append(Attempt(deployment.key, "cancelled", _ms(started), breaker=state))
                     raise
                 latency = _ms(started)
                 out.attempts.append(Attempt(deployment.key, "ok", latency, breaker=state))

@@ -152,3 +152,54 @@ def test_a_stalled_client_ends_only_its_own_stream_at_the_write_deadline(
     with _client(gateway) as client:
         raw = client.chat.completions.with_raw_response.create(model="gpt-4.1-mini", messages=HI)
     assert raw.http_response.status_code == 200 and raw.parse().choices[0].message.content == "fine"
+
+
+# --- a client that hangs up before the first byte ---------------------------------------------
+
+def _send_chat(gateway: BackgroundServer, model: str, stream: bool) -> socket.socket:
+    sock = socket.create_connection((gateway.host, gateway.port))
+    body = json.dumps({"model": model, "messages": HI, "stream": stream}).encode()
+    sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n"
+                 b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+    return sock
+
+
+def _decisions(gateway: BackgroundServer, count: int) -> list[dict]:
+    """The newest ``count`` decision records, once there are that many (they are recorded as the
+    request ends, a moment after the fake saw its client go)."""
+    deadline = time.monotonic() + 5
+    while True:
+        listed = httpx.get(f"{gateway.url}/admin/decisions?limit={count}",
+                           headers={"authorization": f"Bearer {ADMIN}"}).json()["data"]
+        if len(listed) >= count or time.monotonic() > deadline:
+            return listed
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_gone_before_the_first_byte_cancels_its_attempt(start_gateway: GatewayFactory, demo_config: Path,
+                                                                fakes: Fakes, stream: bool) -> None:
+    # The upstream hangs; its timeout (3 s) is far longer than the clients stay (until the fake
+    # has their requests). Their attempts must end when they go: not time out, be retried or
+    # fall back, or count against the upstream.
+    path = demo_config / "demo.yaml"
+    path.write_text(path.read_text().replace(
+        'base_url: "' + fakes.openai.url + '/v1"}', 'base_url: "' + fakes.openai.url + '/v1", timeout_s: 3}'))
+    gateway = start_gateway(demo_config, admin_key=ADMIN, retries=1, ttft_s=3.0)
+    state = fakes.openai.state
+    state.set(hang=True)
+    socks = [_send_chat(gateway, "default", stream) for _ in range(4)]
+    assert state.wait_for(lambda: state.counters.get("hangs", 0) == 4)
+    for sock in socks:
+        sock.close()
+    # The upstream calls are closed at once (well before their 3 s timeout)...
+    assert state.wait_for(lambda: state.counters.get("disconnects", 0) == 4, timeout=2)
+    records = _decisions(gateway, 4)
+    assert len(records) == 4
+    for record in records:
+        assert record["status"] == 499
+        assert [(a["deployment"], a["outcome"]) for a in record["attempts"]] == [(PRIMARY, "cancelled")]
+    # ...never retried nor sent to the fallback, and not counted against the upstream.
+    assert state.counters["requests"] == 4 and fakes.anthropic.state.counters.get("requests", 0) == 0
+    breaker = _primary_breaker(gateway)
+    assert breaker["state"] == "closed" and breaker["consecutive_failures"] == 0
