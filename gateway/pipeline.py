@@ -41,13 +41,16 @@ from gateway.errors import (
     GatewayError,
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from gateway.providers.base import ChatRequest, Completion, Translator, Usage
 from gateway.redact import Redactor
+from gateway.retry_after import Wait, refusal
 from gateway.registry import Deployment
 from gateway.routing import Health
+from gateway.routing.decision import NO_WAITS
 from gateway.stats import Stats
 from gateway.telemetry.observer import UNWATCHED, AttemptWatch, Observer
 from gateway.upstream import Timeouts, UpstreamPool
@@ -72,6 +75,7 @@ class Attempt:
     latency_ms: float
     error: str | None = None
     breaker: str = "closed"
+    wait: Wait | None = None  # a failure's Retry-After, and whether it was a 429 (not in to_dict)
 
     def to_dict(self) -> dict[str, object]:
         return {"deployment": self.deployment, "outcome": self.outcome, "latency_ms": self.latency_ms,
@@ -127,7 +131,11 @@ class Pipeline:
     def health(self) -> Health:
         # Deployments this replica found open a moment ago: the router leaves them out
         # (recorded as exclusions) without asking the store on every request.
-        return Health(self.breakers.recently_open(), self.stats.latency_ms, self.stats.error_rate)
+        open_now = self.breakers.recently_open()
+        if not open_now:
+            return Health(open_now, self.stats.latency_ms, self.stats.error_rate, NO_WAITS)
+        waits = {key: wait for key in open_now if (wait := self.breakers.wait(key)) is not None}
+        return Health(open_now, self.stats.latency_ms, self.stats.error_rate, waits)
 
     async def complete(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
                        observer: Observer = UNWATCHED, endpoint: Endpoint = CHAT) -> Completion:
@@ -231,13 +239,15 @@ class Pipeline:
         self._scrub(exc)
         watch.failed(exc)
         latency = _ms(started)
-        out.attempts.append(Attempt(deployment.key, reason(exc), latency, exc.message, state))
+        rate_limited = isinstance(exc, UpstreamRateLimited)
+        wait = Wait(exc.retry_after, rate_limited) if exc.retry_after is not None else None
+        out.attempts.append(Attempt(deployment.key, reason(exc), latency, exc.message, state, wait))
         out.last_error = exc
         if not exc.retryable:
             raise exc
         if not isinstance(exc, ContextTooLong):  # the prompt's fault, not the deployment's
             self.stats.observe(deployment.key, latency, failed=True)
-            await self.breakers.record_failure(deployment.key, exc.retry_after)
+            await self.breakers.record_failure(deployment.key, exc.retry_after, rate_limited)
         if not exc.transient:
             return None
         if exc.retry_after is not None:
@@ -262,7 +272,11 @@ class Pipeline:
             return UpstreamUnavailable("The request's deadline passed before any attempt.", code="deadline_exceeded")
         tried = "; ".join(f"{a.deployment}: {a.outcome}" + (f" ({a.error})" if a.error else "")
                           for a in out.attempts)
-        return UpstreamUnavailable(f"All {len(out.attempts)} attempts failed: {tried}.", code="all_attempts_failed")
+        # When every candidate is held back for a known time (an open breaker, an upstream's
+        # Retry-After): when to come back, and a 429 if every one of them is rate limiting.
+        held = [a for a in out.attempts if a.outcome != "context_too_small"]
+        waits = [self.breakers.wait(a.deployment) if a.outcome == "breaker_open" else a.wait for a in held]
+        return refusal(f"All {len(out.attempts)} attempts failed: {tried}.", "all_attempts_failed", waits)
 
     async def _relay(self, opened: _Opened, out: Outcome, on_close: Callable[[], None] | None,
                      endpoint: Endpoint, input_tokens: int) -> AsyncIterator[bytes]:
@@ -296,7 +310,8 @@ class Pipeline:
                 out.attempts[-1].outcome, out.attempts[-1].error = f"stream_{reason(exc)}", exc.message
                 out.status = exc.status
                 self.stats.observe(opened.deployment.key, 0.0, failed=True)
-                await self.breakers.record_failure(opened.deployment.key, exc.retry_after)
+                await self.breakers.record_failure(opened.deployment.key, exc.retry_after,
+                                                   isinstance(exc, UpstreamRateLimited))
                 yield error_event(exc)
                 return
             except Exception:  # a bug of ours must still end the stream visibly, not silently

@@ -15,7 +15,7 @@ import pytest
 from gateway.fakes.background import BackgroundServer
 from gateway.fakes.replies import WORDS_PER_PIECE
 from gateway.fakes.run import Fakes
-from tests.conftest import GatewayFactory
+from tests.conftest import REDIS_URL, GatewayFactory
 
 HI = [{"role": "user", "content": "hi"}]
 ADMIN = "admin-secret-for-tests"
@@ -203,3 +203,47 @@ def test_a_client_gone_before_the_first_byte_cancels_its_attempt(start_gateway: 
     assert state.counters["requests"] == 4 and fakes.anthropic.state.counters.get("requests", 0) == 0
     breaker = _primary_breaker(gateway)
     assert breaker["state"] == "closed" and breaker["consecutive_failures"] == 0
+
+
+# --- refusals say when to come back, and that it is a rate limit -------------------------------
+
+def test_every_candidate_rate_limiting_is_a_429_with_the_earliest_wait(start_gateway: GatewayFactory,
+                                                                      demo_config: Path, fakes: Fakes) -> None:
+    gateway = start_gateway(demo_config, admin_key=ADMIN, retries=0)
+    for fake, wait in ((fakes.openai, 30), (fakes.anthropic, 20), (fakes.gemini, 40)):
+        fake.state.set(status=429, retry_after=wait)
+    with _client(gateway) as client:
+        # The first request tries all three; the next finds all three breakers open (held by the 429s).
+        for attempts in ("3", None):
+            with pytest.raises(openai.RateLimitError) as caught:
+                client.chat.completions.create(model="default", messages=HI)
+            resp = caught.value.response
+            assert resp.status_code == 429
+            assert 19 <= int(resp.headers["retry-after"]) <= 20  # the earliest: anthropic's 20 s
+            if attempts is not None:
+                assert resp.headers["x-grove-attempts"] == attempts
+    assert sum(f.state.counters["requests"] for f in (fakes.openai, fakes.anthropic, fakes.gemini)) == 3
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_breaker_open_refusal_says_when_it_half_opens(start_gateway: GatewayFactory, demo_config: Path,
+                                                        fakes: Fakes, request: pytest.FixtureRequest,
+                                                        shared: bool) -> None:
+    # Shared: the breaker's open period is in Redis, timed by the Redis server's clock.
+    redis_url = None
+    if shared:
+        request.getfixturevalue("redis_client")  # a flushed test database
+        redis_url = REDIS_URL
+    gateway = start_gateway(demo_config, admin_key=ADMIN, retries=0, breaker_failures=3, breaker_cooldown_s=10,
+                            redis_url=redis_url)
+    fakes.openai.state.set(status=500)
+    with _client(gateway) as client:
+        for _ in range(3):  # three failures in a row open the breaker for its 10 s cooldown
+            with pytest.raises(openai.InternalServerError):
+                client.chat.completions.create(model="gpt-4.1-mini", messages=HI)
+        with pytest.raises(openai.APIStatusError) as caught:
+            client.chat.completions.create(model="gpt-4.1-mini", messages=HI)
+    resp = caught.value.response
+    assert resp.status_code == 503 and caught.value.body["code"] in ("no_available_model", "all_attempts_failed")  # type: ignore[index]
+    assert 9 <= int(resp.headers["retry-after"]) <= 10
+    assert fakes.openai.state.counters["requests"] == 3
