@@ -74,6 +74,27 @@ def test_a_complete_stream_still_counts_as_a_success(start_gateway: GatewayFacto
     assert _breakers(gateway)[PRIMARY] == "closed"
 
 
+
+def test_a_stream_the_client_cancels_is_neither_success_nor_failure(start_gateway: GatewayFactory,
+                                                                    demo_config: Path, fakes: Fakes) -> None:
+    gateway = start_gateway(demo_config, admin_key=ADMIN, retries=0, breaker_failures=5)
+    state = fakes.openai.state
+    state.set(cut_after_chunks=3, reply=LONG_REPLY)
+    with _client(gateway) as client:
+        for _ in range(2):  # two failures in a row
+            with pytest.raises(openai.APIError):
+                for _chunk in client.chat.completions.create(model="gpt-4.1-mini", messages=HI, stream=True):
+                    pass
+    # A stream the client leaves mid-way (after its first chunks): no success resets the streak.
+    state.set(cut_after_chunks=None, hold_after_chunks=3)
+    sock = _send_chat(gateway, "gpt-4.1-mini", stream=True)
+    assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+    sock.close()
+    assert state.wait_for(lambda: state.counters.get("disconnects", 0) == 1)
+    breaker = _primary_breaker(gateway)
+    assert breaker["state"] == "closed" and breaker["consecutive_failures"] == 2
+
+
 # --- a client that stops reading ---------------------------------------------------------------
 
 BIG_REPLY = ("x" * 1000 + " ") * 6000  # ≈ 6 MB of stream: more than the sockets' buffers hold
