@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.types import Scope
 
 from gateway import api_docs as docs
-from gateway import jsonio, streaming
+from gateway import hangup, jsonio, streaming
 from gateway.auth import check_allowed
 from gateway.cost import format_usd
 from gateway.endpoints import LARGE_BODY, Endpoint, openai_error_response, servable
@@ -117,11 +117,13 @@ class ModelAPI:
                         endpoint.finished(req, out.translator)
                     out.translator = None  # it holds the request: the decision log keeps the outcome
 
-                stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt, endpoint=endpoint,
-                                                    input_tokens=features.input_tokens)
+                with hangup.watch(request.scope, request.receive):  # until the first chunk: then SSEResponse's
+                    stream = await self.pipeline.stream(req, chain, out, on_close=closed, observer=rt,
+                                                        endpoint=endpoint, input_tokens=features.input_tokens)
                 _outcome_headers(headers, out)
                 return streaming.SSEResponse(stream.body, {**headers, **streaming.HEADERS})
-            completion = await self.pipeline.complete(req, chain, out, observer=rt, endpoint=endpoint)
+            with hangup.watch(request.scope, request.receive):  # a departed client's attempt is cancelled
+                completion = await self.pipeline.complete(req, chain, out, observer=rt, endpoint=endpoint)
             _outcome_headers(headers, out)
             if rt.cost_usd is not None:
                 headers["x-grove-cost-usd"] = format_usd(rt.cost_usd)

@@ -39,6 +39,7 @@ from gateway.limits import Limiter
 from gateway.livecatalog import LiveCatalog
 from gateway.events import Events
 from gateway.hotpath import HotPath
+from gateway.httpserver import WRITE_TIMEOUT_KEY
 from gateway.openapi import ApiRoute, build_document
 from gateway.pipeline import Pipeline, RetryPolicy
 from gateway.redact import Redactor
@@ -110,7 +111,7 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
     registry.on_swap.append(follow)
 
     @asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, float]]:
         snapshot = await live.start(catalog)
         if registry.bridge_loading is not None:  # once litellm is in, its objects are start-up's too
             registry.bridge_loading.add_done_callback(lambda _: _settle_gc())
@@ -131,7 +132,8 @@ def create_app(settings: Settings, env: Mapping[str, str] | None = None, catalog
         try:
             # On SIGTERM the open event streams end first, or the server would wait on them.
             with on_shutdown_signal(events.close_subscriptions):
-                yield
+                # The server's write deadline (``httpserver``) reads it from the lifespan state.
+                yield {WRITE_TIMEOUT_KEY: settings.client_write_timeout_s}
         finally:
             await limiter.stop()
             await live.stop()

@@ -22,6 +22,11 @@ Promises:
   before, so a transition is seen by exactly one replica. Admin actions always publish.
 - What this replica found open it remembers for a moment (``recently_open``), so the router
   can leave it out without asking the store on every request; an admin reset forgets it.
+- For a breaker this replica saw open, ``wait(key)`` says how long until it half-opens and
+  whether an upstream rate limit (a 429 reported here) is what holds it open: a refusal
+  carries that wait as ``Retry-After``, and a 429 when every candidate is rate limiting. The
+  open period is the store's (Redis server's) clock against this replica's: NTP-close, and
+  rounded up to whole seconds where it is used.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
 
+from gateway.retry_after import Wait
 from gateway.store import Store, StoreUnavailable
 from gateway.store.breaker_machine import (
     ALLOW, FAILURE, FORCE_OPEN, OPEN, RESET, STATE_NAMES, SUCCESS, Event, Reply, Rules, State, current,
@@ -133,6 +139,8 @@ class Breakers:
         self._pending: dict[str, int] = {}  # successes not yet carried to the store
         self._open_until: dict[str, float] = {}  # found open here, until (monotonic)
         self._stepped_until: dict[str, float] = {}  # in-process store: allowed without a step until
+        self._reopens: dict[str, float] = {}  # seen open here: half-opens at (monotonic)
+        self._rate_limited: set[str] = set()  # seen open here after a 429 this replica reported
         self._publish = publish
 
     @property
@@ -165,12 +173,24 @@ class Breakers:
             return
         await self._step(key, Event(SUCCESS, successes=self._pending.pop(key, 0)))
 
-    async def record_failure(self, key: str, retry_after_s: float | None = None) -> None:
-        """A failed attempt; ``retry_after_s`` (from a 429/503) opens the breaker at least that long."""
+    async def record_failure(self, key: str, retry_after_s: float | None = None, rate_limited: bool = False) -> None:
+        """A failed attempt; ``retry_after_s`` (from a 429/503) opens the breaker at least that long.
+        ``rate_limited``: the upstream said 429 (a refusal while it holds the breaker open says so)."""
         retry_after_ms = 0
         if retry_after_s is not None and retry_after_s > 0:  # NaN fails this test too
             retry_after_ms = math.ceil(min(retry_after_s, _MAX_OPEN_S) * 1000)
-        await self._step(key, Event(FAILURE, successes=self._pending.pop(key, 0), retry_after_ms=retry_after_ms))
+        reply = await self._step(key, Event(FAILURE, successes=self._pending.pop(key, 0),
+                                            retry_after_ms=retry_after_ms))
+        if rate_limited and reply.state == OPEN:
+            self._rate_limited.add(key)
+
+    def wait(self, key: str) -> Wait | None:
+        """For a breaker last seen open here: the time left until it half-opens (0 if past), and
+        whether a rate limit holds it open. None when it was not seen open."""
+        reopens = self._reopens.get(key)
+        if reopens is None:
+            return None
+        return Wait(max(0.0, reopens - time.monotonic()), key in self._rate_limited)
 
     async def view(self, key: str) -> BreakerView:
         return (await self.views([key]))[0]
@@ -187,6 +207,7 @@ class Breakers:
         """Admin action: open now for ``for_s`` seconds, whatever the counters say (every
         replica skips it from its next request: the state is in the store)."""
         self._pending.pop(key, None)
+        self._rate_limited.discard(key)  # held open by the admin now, not by a rate limit
         open_ms = math.ceil(min(max(0.0, for_s), _MAX_OPEN_S) * 1000)
         await self._step(key, Event(FORCE_OPEN, open_ms=open_ms), by="admin")
         self._open_until[key] = time.monotonic() + OPEN_RECHECK_S
@@ -204,12 +225,21 @@ class Breakers:
         now = self._now_ms()
         reply = await self._run(lambda store: store.breaker_step(store_key, event, self._rules, now))
         self._plain[key] = reply.plain
+        if reply.state == OPEN:
+            self._saw_open(key, reply.opened_until_ms, now)
+        elif self._reopens:
+            self._reopens.pop(key, None)
+            self._rate_limited.discard(key)
         if self._in_process:
             self._stepped_until[key] = self._seconds() + CARRY_S
         publish = self._publish
         if publish is not None and (reply.state != reply.previous or by is not None):
             publish(EVENT_KINDS[reply.state], self._transition(key, reply, by))
         return reply
+
+    def _saw_open(self, key: str, opened_until_ms: int, now_ms: int | None) -> None:
+        store_now = now_ms if now_ms is not None else time.time() * 1000  # the store's clock, as near as known
+        self._reopens[key] = time.monotonic() + max(0.0, opened_until_ms - store_now) / 1000
 
     def _transition(self, key: str, reply: Reply, by: str | None) -> dict[str, Any]:
         data: dict[str, Any] = {

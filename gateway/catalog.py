@@ -259,12 +259,17 @@ class _Parts:
 
 
 def _build(documents: list[tuple[str, YamlDocument]], issues: list[ConfigIssue]) -> Catalog:
-    parts = _Parts(errors=issues)
+    """``issues``: files that could not be read or parsed. They come first, and the references
+    between entries are then not checked: every reference into the missing file would be a
+    follow-on error (a providers file with a syntax error made each model "unknown provider")
+    that buries the cause. Each parsed file's own entries are still checked."""
+    parts = _Parts(errors=[])
     for file, doc in documents:
         _collect(file, doc, parts)
-    _cross_check(parts)
-    if parts.errors:
-        raise ConfigError(sorted(parts.errors, key=lambda i: (i.file, i.line or 0)))
+    if not issues:
+        _cross_check(parts)
+    if issues or parts.errors:
+        raise ConfigError([*sorted(issues, key=_where), *sorted(parts.errors, key=_where)])
     return Catalog(
         providers=parts.specs("providers"),
         models=parts.specs("models"),
@@ -273,6 +278,10 @@ def _build(documents: list[tuple[str, YamlDocument]], issues: list[ConfigIssue])
         components=parts.specs("components"),
         warnings=tuple(str(w) for w in sorted(parts.warnings, key=lambda i: (i.file, i.line or 0))),
     )
+
+
+def _where(issue: ConfigIssue) -> tuple[str, int]:
+    return issue.file, issue.line or 0
 
 
 def _collect(file: str, doc: YamlDocument, parts: _Parts) -> None:

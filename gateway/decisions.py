@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from gateway import jsonio
 from gateway.flusher import Flusher
+from gateway.outage import Outage
 from gateway.pipeline import Outcome
 from gateway.routing import Decision
 from gateway.store import Store, StoreUnavailable
@@ -70,6 +71,7 @@ class DecisionLog:
         # The in-process store's log, unserialised: newest last, at most ``max_entries``.
         self._kept: OrderedDict[str, Record] | None = OrderedDict() if isinstance(store, MemoryStore) else None
         self._flusher = Flusher("decision-log", flush_interval_s, self.flush)
+        self._outage = Outage(log, "decision log")
 
     def record(self, record: Record) -> None:
         self._pending[record.id] = record
@@ -116,8 +118,9 @@ class DecisionLog:
         entries = [(i, jsonio.dumps(r.to_dict())) for i, r in batch.items()]
         try:
             await self.store.log_append(LOG, entries, self.max_entries)
+            self._outage.ok()
         except StoreUnavailable as exc:
-            log.warning("decision log: store unreachable, %d records kept locally (%s)", len(entries), exc)
+            self._outage.failed(exc, f"{len(entries)} records kept locally")
             await self.local.log_append(LOG, entries, self.max_entries)
         finally:
             for decision_id in batch:

@@ -123,6 +123,15 @@ class UnsupportedMediaType(GatewayError):
     default_code = "unsupported_media_type"
 
 
+class ClientGone(GatewayError):
+    """The client hung up before its answer started: the answer (499, nginx's "client closed
+    request") goes to nobody, but the request's decision record and logs say what happened."""
+
+    status = 499
+    type = "invalid_request_error"
+    default_code = "client_closed_request"
+
+
 # --- a client key over one of its own limits (refused before any upstream call) ----------
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 from gateway import jsonio
 from gateway.flusher import Flusher, honour_cancel
+from gateway.outage import Outage
 from gateway.store import Store, StoreUnavailable
 from gateway.store.memory_stream import parse_stream_id
 from gateway.subscription import Event, Subscription
@@ -89,7 +90,7 @@ class Events:
         self._flusher = Flusher("events", flush_interval_s, self.flush)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._store_down = False
+        self._outage = Outage(log, "events")
         self._subs: set[Subscription] = set()
         self._reader: asyncio.Task[None] | None = None
         self._reader_lock = asyncio.Lock()
@@ -143,13 +144,9 @@ class Events:
             # Back in front of anything published meanwhile; past the bound the oldest go.
             newer = [self._pending.popleft() for _ in range(len(self._pending))]
             self._pending.extend(batch + newer)
-            if not self._store_down:
-                self._store_down = True
-                log.warning("events: store unreachable (%s), %d waiting", exc, len(self._pending))
+            self._outage.failed(exc, f"{len(self._pending)} waiting")
             return
-        if self._store_down:
-            self._store_down = False
-            log.info("events: store answers again")
+        self._outage.ok()
 
     # --- lifecycle ---------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
+from gateway.outage import Outage
+
 log = logging.getLogger("grove.flusher")
 
 
@@ -28,6 +30,9 @@ class Flusher:
         self._flush = flush
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # An unexpected error (a store's comes as StoreUnavailable, handled by the flush itself):
+        # its traceback once, then a count until a flush goes through.
+        self._outage = Outage(log, name, problem="flush failed", recovered="flushes again", level=logging.ERROR)
 
     def wake(self) -> None:
         """Flush now rather than at the next tick (a buffer filling up)."""
@@ -56,5 +61,7 @@ class Flusher:
             self._wake.clear()
             try:
                 await self._flush()
-            except Exception:  # a flush failure must never take the gateway down
-                log.exception("%s: flush failed", self.name)
+            except Exception as exc:  # noqa: BLE001 - a flush failure must never take the gateway down
+                self._outage.failed(exc, trace=True)
+            else:
+                self._outage.ok()

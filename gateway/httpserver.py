@@ -46,6 +46,13 @@ And two limits uvicorn's httptools protocol does not have (its h11 protocol has 
   keep-alive timeout like an idle one. One timer per connection again, left armed while heads
   keep completing in time.
 
+And a write deadline: a client that stops reading (its connection's send buffer past the
+high-water mark, the response's writer waiting: back-pressure) has ``WRITE_TIMEOUT_S`` to read
+again (the app may set it: ``WRITE_TIMEOUT_KEY`` in its lifespan state), after which its
+connection is aborted: the app sees ``http.disconnect`` and only that response ends. One timer,
+armed only while writing is paused: nothing per request. Without it a stalled stream held its
+upstream connection until the upstream was blamed for the silence.
+
 Everything else is uvicorn's: parsing, flow control, the ASGI cycle; every other transport
 method is the real transport's.
 """
@@ -53,6 +60,7 @@ method is the real transport's.
 from __future__ import annotations
 
 import asyncio
+import logging
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -67,6 +75,16 @@ from uvicorn.protocols.http.httptools_impl import (
 )
 from uvicorn.server import ServerState
 
+
+log = logging.getLogger("grove.http")
+
+WRITE_TIMEOUT_KEY = "grove.client_write_timeout_s"
+"""The lifespan-state key of the write deadline in seconds (``HttpProtocol.WRITE_TIMEOUT_S`` if absent)."""
+
+ON_HANGUP = "grove.on_hangup"
+"""The scope key of ``on_hangup(callback)``: ``callback()`` runs if the client's connection is lost
+before the response is complete (``on_hangup(None)``: no longer). Only this protocol's requests
+have it (``hangup.watch`` uses it)."""
 
 AFTER_WRITES = "grove.after_writes"
 """The scope key of ``after(callback, *args)``: ``callback(*args)`` runs once the responses written
@@ -226,6 +244,9 @@ class HttpProtocol(HttpToolsProtocol):
     """``uvicorn.run(..., http=HttpProtocol)``."""
 
     HEAD_TIMEOUT_S = 10.0
+    WRITE_TIMEOUT_S = 30.0
+    _write_timer: asyncio.TimerHandle | None = None  # armed while the client is not reading
+    _hangup: Callable[[], None] | None = None  # the current request's ``ON_HANGUP`` callback
     _idle_since: float | None = None  # loop time the last response completed; None while one is in progress
     _head: int | None = 0  # bytes received of the request head in progress; None once its headers are in
     _head_started: float | None = None  # loop time of the head's first byte
@@ -234,6 +255,7 @@ class HttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._turn = _turn_end(self.server_state, self.loop)
+        self._on_hangup = self.on_hangup  # bound once per connection, not per request
         super().connection_made(_GatheringTransport(transport, self._turn))  # type: ignore[arg-type]
         self._head_limit = self.config.h11_max_incomplete_event_size or 16 * 1024
         self._idle_since = self.loop.time()  # a connection that never says anything is idle too
@@ -264,6 +286,7 @@ class HttpProtocol(HttpToolsProtocol):
         if cycle is not None and cycle.__class__ is RequestResponseCycle:
             cycle.__class__ = _Cycle  # the same object, its response start written by _Cycle.send
             cycle.scope[AFTER_WRITES] = self._turn.after
+            cycle.scope[ON_HANGUP] = self._on_hangup
 
     # --- keep-alive: one timer while the connection is used (the module's docstring) -------------
 
@@ -297,14 +320,45 @@ class HttpProtocol(HttpToolsProtocol):
         else:
             self.timeout_keep_alive_handler()
 
+    def on_hangup(self, callback: Callable[[], None] | None) -> None:
+        self._hangup = callback
+
     def connection_lost(self, exc: Exception | None) -> None:
         super().connection_lost(exc)
+        hangup = self._hangup
+        if hangup is not None:
+            self._hangup = None
+            hangup()
         if self.timeout_keep_alive_task is not None:
             self.timeout_keep_alive_task.cancel()
             self.timeout_keep_alive_task = None
         if self._head_timer is not None:
             self._head_timer.cancel()
             self._head_timer = None
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    # --- the write deadline: a client that stops reading (the module's docstring) ----------------
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            limit = float(self.app_state.get(WRITE_TIMEOUT_KEY, self.WRITE_TIMEOUT_S))
+            self._write_timer = self.loop.call_later(limit, self._write_due)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_due(self) -> None:
+        self._write_timer = None
+        if self.flow.write_paused and not self.transport.is_closing():
+            log.info("a client read nothing for %gs: its connection is closed",
+                     float(self.app_state.get(WRITE_TIMEOUT_KEY, self.WRITE_TIMEOUT_S)))
+            self.transport.abort()
 
     def _head_began(self) -> None:
         self._head_started = self.loop.time()

@@ -37,6 +37,7 @@ from pathlib import Path
 from gateway.catalog import Catalog, ConfigError, ConfigIssue, load_catalog, read_config_files
 from gateway.configwatch import every, fingerprint
 from gateway.errors import InvalidConfig, ServiceUnavailable
+from gateway.outage import Outage
 from gateway.overlay import Overlay, apply, shadowed
 from gateway.registry import CATALOG_KEY, CURRENT_KEY, Registry, Snapshot, publication, published_catalog
 from gateway.store import StoreUnavailable
@@ -99,6 +100,7 @@ class LiveCatalog:
         self._unusable: str | None = None  # a published version this replica could not build
         self._fingerprint = ""
         self._tasks: list[asyncio.Task[None]] = []
+        self._outage = Outage(log, "catalog publication")
 
     @property
     def files(self) -> Catalog:
@@ -238,8 +240,10 @@ class LiveCatalog:
                 revision, raw = await self.store.doc_read(OVERLAY_KEY)
                 overlay = await asyncio.to_thread(Overlay.decode, raw)
             except StoreUnavailable as exc:
-                log.warning("store unreachable (%s): using the runtime changes last seen", exc)
+                self._outage.failed(exc, "using the runtime changes last seen")
                 revision, overlay = -1, self._overlay
+            else:
+                self._outage.ok()
             catalog = await asyncio.to_thread(apply, files, overlay)
             stored: int | None = -1
             if revision >= 0:

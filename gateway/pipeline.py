@@ -13,6 +13,10 @@ moves on. The rules:
 - a stream is committed at its first chunk, which must arrive within the time-to-first-
   token deadline: before it, a failure falls back; after it, a failure ends the stream
   with an error event;
+- a stream's success reaches the breaker and the stats only when the stream ends complete:
+  one that breaks after its first chunk is one failure and no success (else an upstream
+  that cuts every stream would sit at a 50 % failure ratio and reset its failure streak
+  each time, never tripped); one the client cancels is neither;
 - a stream that ends early (the client hung up, or the upstream broke) is charged for what
   was delivered: its usage is at least the prompt's estimate in and one token per payload
   sent out, whatever usage the upstream had reported by then.
@@ -37,13 +41,16 @@ from gateway.errors import (
     GatewayError,
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
 from gateway.providers.base import ChatRequest, Completion, Translator, Usage
 from gateway.redact import Redactor
+from gateway.retry_after import Wait, refusal
 from gateway.registry import Deployment
 from gateway.routing import Health
+from gateway.routing.decision import NO_WAITS
 from gateway.stats import Stats
 from gateway.telemetry.observer import UNWATCHED, AttemptWatch, Observer
 from gateway.upstream import Timeouts, UpstreamPool
@@ -68,6 +75,7 @@ class Attempt:
     latency_ms: float
     error: str | None = None
     breaker: str = "closed"
+    wait: Wait | None = None  # a failure's Retry-After, and whether it was a 429 (not in to_dict)
 
     def to_dict(self) -> dict[str, object]:
         return {"deployment": self.deployment, "outcome": self.outcome, "latency_ms": self.latency_ms,
@@ -123,7 +131,11 @@ class Pipeline:
     def health(self) -> Health:
         # Deployments this replica found open a moment ago: the router leaves them out
         # (recorded as exclusions) without asking the store on every request.
-        return Health(self.breakers.recently_open(), self.stats.latency_ms, self.stats.error_rate)
+        open_now = self.breakers.recently_open()
+        if not open_now:
+            return Health(open_now, self.stats.latency_ms, self.stats.error_rate, NO_WAITS)
+        waits = {key: wait for key in open_now if (wait := self.breakers.wait(key)) is not None}
+        return Health(open_now, self.stats.latency_ms, self.stats.error_rate, waits)
 
     async def complete(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
                        observer: Observer = UNWATCHED, endpoint: Endpoint = CHAT) -> Completion:
@@ -133,7 +145,7 @@ class Pipeline:
             watch.completed(completion)
             return completion
 
-        return await self._run(req, chain, out, attempt, observer, endpoint)
+        return await self._run(req, chain, out, attempt, observer, endpoint, settle=True)
 
     async def stream(self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
                      on_close: Callable[[], None] | None = None, observer: Observer = UNWATCHED,
@@ -164,14 +176,16 @@ class Pipeline:
             watch.first_chunk(first)
             return _Opened(deployment, stack, events, translator, first, ended, watch)
 
-        opened = await self._run(req, chain, out, attempt, observer, endpoint)
+        opened = await self._run(req, chain, out, attempt, observer, endpoint, settle=False)
         return Stream(self._relay(opened, out, on_close, endpoint, input_tokens))
 
     async def _run(
         self, req: ChatRequest, chain: tuple[Deployment, ...], out: Outcome,
         attempt: Callable[[Deployment, Translator, float, AttemptWatch], Awaitable[T]], observer: Observer,
-        endpoint: Endpoint,
+        endpoint: Endpoint, settle: bool,
     ) -> T:
+        """``settle``: report the committing attempt's success now (an answer is whole); a stream
+        reports it at its complete end (``_relay``)."""
         policy = self.policy
         deadline = time.monotonic() + policy.deadline_s
         min_window = 0
@@ -207,12 +221,15 @@ class Pipeline:
                     continue
                 except BaseException as exc:  # cancelled (the client went away), or a bug of ours
                     watch.failed(exc)
+                    if isinstance(exc, asyncio.CancelledError):  # neither a success nor a failure
+                        out.attempts.append(Attempt(deployment.key, "cancelled", _ms(started), breaker=state))
                     raise
                 latency = _ms(started)
                 out.attempts.append(Attempt(deployment.key, "ok", latency, breaker=state))
                 out.served_by, out.translator = deployment, translator
-                self.stats.observe(deployment.key, latency, failed=False)
-                await self.breakers.record_success(deployment.key)
+                if settle:
+                    self.stats.observe(deployment.key, latency, failed=False)
+                    await self.breakers.record_success(deployment.key)
                 return result
         raise self._exhausted(out)
 
@@ -222,13 +239,15 @@ class Pipeline:
         self._scrub(exc)
         watch.failed(exc)
         latency = _ms(started)
-        out.attempts.append(Attempt(deployment.key, reason(exc), latency, exc.message, state))
+        rate_limited = isinstance(exc, UpstreamRateLimited)
+        wait = Wait(exc.retry_after, rate_limited) if exc.retry_after is not None else None
+        out.attempts.append(Attempt(deployment.key, reason(exc), latency, exc.message, state, wait))
         out.last_error = exc
         if not exc.retryable:
             raise exc
         if not isinstance(exc, ContextTooLong):  # the prompt's fault, not the deployment's
             self.stats.observe(deployment.key, latency, failed=True)
-            await self.breakers.record_failure(deployment.key, exc.retry_after)
+            await self.breakers.record_failure(deployment.key, exc.retry_after, rate_limited)
         if not exc.transient:
             return None
         if exc.retry_after is not None:
@@ -253,7 +272,11 @@ class Pipeline:
             return UpstreamUnavailable("The request's deadline passed before any attempt.", code="deadline_exceeded")
         tried = "; ".join(f"{a.deployment}: {a.outcome}" + (f" ({a.error})" if a.error else "")
                           for a in out.attempts)
-        return UpstreamUnavailable(f"All {len(out.attempts)} attempts failed: {tried}.", code="all_attempts_failed")
+        # When every candidate is held back for a known time (an open breaker, an upstream's
+        # Retry-After): when to come back, and a 429 if every one of them is rate limiting.
+        held = [a for a in out.attempts if a.outcome != "context_too_small"]
+        waits = [self.breakers.wait(a.deployment) if a.outcome == "breaker_open" else a.wait for a in held]
+        return refusal(f"All {len(out.attempts)} attempts failed: {tried}.", "all_attempts_failed", waits)
 
     async def _relay(self, opened: _Opened, out: Outcome, on_close: Callable[[], None] | None,
                      endpoint: Endpoint, input_tokens: int) -> AsyncIterator[bytes]:
@@ -278,13 +301,17 @@ class Pipeline:
                         watch.chunk(payload)
                         yield frame(payload)
                 finished = True
+                # Complete: now, not at the first chunk, the attempt counts as a success.
+                self.stats.observe(opened.deployment.key, out.attempts[-1].latency_ms, failed=False)
+                await self.breakers.record_success(opened.deployment.key)
             except UpstreamError as exc:
                 self._scrub(exc)
                 error, finished = exc, True
                 out.attempts[-1].outcome, out.attempts[-1].error = f"stream_{reason(exc)}", exc.message
                 out.status = exc.status
                 self.stats.observe(opened.deployment.key, 0.0, failed=True)
-                await self.breakers.record_failure(opened.deployment.key, exc.retry_after)
+                await self.breakers.record_failure(opened.deployment.key, exc.retry_after,
+                                                   isinstance(exc, UpstreamRateLimited))
                 yield error_event(exc)
                 return
             except Exception:  # a bug of ours must still end the stream visibly, not silently

@@ -33,6 +33,8 @@ class Settings:
     retries: int = 1
     request_deadline_s: float = 120.0
     ttft_s: float = 30.0
+    client_write_timeout_s: float = 30.0
+    """How long a client may read nothing of its response (back-pressure) before its connection is closed."""
     breaker_failures: int = 5
     breaker_cooldown_s: float = 10.0
     record_content: bool = False
@@ -70,6 +72,7 @@ class Settings:
             retries=_int(env, "GROVE_RETRIES", base.retries, minimum=0),
             request_deadline_s=_float(env, "GROVE_REQUEST_DEADLINE_S", base.request_deadline_s),
             ttft_s=_float(env, "GROVE_TTFT_S", base.ttft_s),
+            client_write_timeout_s=_float(env, "GROVE_CLIENT_WRITE_TIMEOUT_S", base.client_write_timeout_s),
             breaker_failures=_int(env, "GROVE_BREAKER_FAILURES", base.breaker_failures),
             breaker_cooldown_s=_float(env, "GROVE_BREAKER_COOLDOWN_S", base.breaker_cooldown_s),
             record_content=_bool(env, "GROVE_RECORD_CONTENT", base.record_content),

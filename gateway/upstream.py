@@ -22,6 +22,10 @@ Promises:
   returns its connection to the pool. A connection is never shared by two requests.
 - Non-stream: ``Timeouts.total_s`` bounds the whole exchange. Stream: it bounds the silence
   between two reads (a long stream is fine, a stalled one is not). Connecting: ``connect_s``.
+  While reading is paused because the caller fell behind (its client is not reading), the
+  upstream's silence is ours, not the upstream's: it is not timed, and the silence is timed
+  again from when reading resumes. The client's own stall is bounded by the server's write
+  deadline (``httpserver``).
 - A stream's body reaches ``events()`` as it arrives; reading pauses when the caller falls behind
   (256 KiB unread). A non-stream answer is read whole, whatever its size.
 - Errors become the gateway's upstream errors here, naming the provider, never a URL or a header.
@@ -230,6 +234,7 @@ class _Connection(asyncio.Protocol):
         self.buffered = 0
         if self.paused and self.transport is not None:
             self.paused = False
+            self.last_read = self.loop.time()  # the silence is the upstream's again from now
             self.transport.resume_reading()
         return data
 
@@ -284,6 +289,9 @@ class _Connection(asyncio.Protocol):
         self.timer = None
         if self.due is None:
             return  # no exchange in progress: the next one arms the timer
+        if self.paused:  # a stream we stopped reading: its silence is not the upstream's
+            self._arm(self.loop.time() + self.idle_limit)
+            return
         due = self.last_read + self.idle_limit if self.idle_limit else self.due
         if self.loop.time() >= due:
             self._fail(UpstreamTimeout(f"upstream {self.label} timed out"))

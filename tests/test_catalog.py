@@ -326,11 +326,12 @@ def test_load_catalog_reports_unreadable_files_with_the_others(tmp_path: Path) -
     (tmp_path / "d.yaml").write_text("# a control character\nkeys: [\x07]\n")
     with pytest.raises(ConfigError) as caught:
         load_catalog(tmp_path)
+    # The files that could not be read or parsed first: they may be the cause of the rest.
     assert [str(i) for i in caught.value.issues] == [
         f"{tmp_path / 'a.yaml'}: is not valid UTF-8",
-        f"{tmp_path / 'b.yaml'}:1: unknown key 'modles' (did you mean 'models'?)",
         f"{tmp_path / 'c.yaml'}: cannot be read: Is a directory",
         f"{tmp_path / 'd.yaml'}:2: YAML syntax error: unacceptable character #x0007",
+        f"{tmp_path / 'b.yaml'}:1: unknown key 'modles' (did you mean 'models'?)",
     ]
 
 

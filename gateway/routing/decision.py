@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
+from gateway.retry_after import Wait
 from gateway.routing.features import Features, needs_dict
 from gateway.routing.hints import Needs
 
@@ -21,6 +22,9 @@ Check = Literal[
 """Which hard constraint excluded a deployment."""
 
 REQUEST_CHECKS: frozenset[str] = frozenset({"context", "max_tokens", "vision", "tools", "json", "streaming"})
+
+
+NO_WAITS: Mapping[str, Wait] = MappingProxyType({})
 
 
 def _no_values() -> Mapping[str, float]:
@@ -38,6 +42,8 @@ class Health:
     """Moving average of attempt latency."""
     error_rate: Mapping[str, float] = field(default_factory=_no_values)
     """Moving average of failed attempts, 0..1."""
+    waits: Mapping[str, Wait] = field(default_factory=lambda: NO_WAITS)
+    """For deployments in ``open``: until when, and why (a refusal's Retry-After, 429 or 503)."""
 
 
 class Candidate(NamedTuple):

@@ -31,7 +31,8 @@ from __future__ import annotations
 from collections import Counter
 
 from gateway.catalog import Catalog, KeySpec, RouteSpec, split_ref
-from gateway.errors import GatewayError, InvalidRequest, ModelGone, ModelNotFound, PermissionDenied, UpstreamUnavailable
+from gateway.errors import GatewayError, InvalidRequest, ModelGone, ModelNotFound, PermissionDenied
+from gateway.retry_after import refusal
 from gateway.routing.capability import DEFAULT_OUTPUT_TOKENS
 from gateway.routing.decision import REQUEST_CHECKS, Candidate, Decision, Health
 from gateway.routing.features import Features
@@ -90,7 +91,7 @@ class Router:
         sticky = {"user": features.user, "key": key.name if key is not None else None, "request": sticky_id}
         choice = plan.choose(Ask(features, self._allowed(key), health, sticky))
         if not choice.chain:
-            raise _refusal(route, choice, features)
+            raise _refusal(route, choice, features, health)
         return Decision(
             requested, route, self._strategy[route], choice.variant, choice.chain, choice.candidates, choice.exclusions,
             features, component, self.version, rule, choice.needs, choice.needs_source, choice.weights,
@@ -165,15 +166,15 @@ _PHRASES = {
 }
 
 
-def _refusal(route: str, choice: Choice, features: Features) -> GatewayError:
+def _refusal(route: str, choice: Choice, features: Features, health: Health) -> GatewayError:
     where = "'auto'" if route == AUTO else f"route '{route}'"
     counts = Counter(e.check for e in choice.exclusions)
     if counts["breaker"]:
-        blocked = ", ".join(e.key for e in choice.exclusions if e.check == "breaker")
-        return UpstreamUnavailable(
+        keys = [e.key for e in choice.exclusions if e.check == "breaker"]
+        return refusal(
             f"Every model that could serve this request through {where} is unavailable right now "
-            f"(circuit breaker open: {blocked}). Try again shortly.",
-            code="no_available_model",
+            f"(circuit breaker open: {', '.join(keys)}). Try again shortly.",
+            "no_available_model", [health.waits.get(key) for key in keys],
         )
     if counts["key"]:
         return PermissionDenied(

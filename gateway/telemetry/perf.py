@@ -33,6 +33,7 @@ from typing import Any
 
 from gateway import jsonio
 from gateway.flusher import Flusher
+from gateway.outage import Outage
 from gateway.store import Store, StoreUnavailable
 
 log = logging.getLogger("grove.perf")
@@ -59,6 +60,7 @@ class PerfLog:
         self.clock = clock
         self._pending: dict[Group, Sums] = {}
         self._flusher = Flusher("perf-log", flush_interval_s, self.flush)
+        self._outage = Outage(log, "perf")
         self._dropped = 0
         self._start = 0  # the current bucket's start
 
@@ -96,8 +98,9 @@ class PerfLog:
                     fields[prefix + name] = value if name == "cost_usd" else int(value)
         try:
             await self.store.counters_add(updates, TTL_S)
+            self._outage.ok()
         except StoreUnavailable as exc:
-            log.warning("perf: store unreachable, %d groups kept for the next flush (%s)", len(batch), exc)
+            self._outage.failed(exc, f"{len(batch)} groups kept for the next flush")
             for group, sums in batch.items():
                 self._merge(self._pending, group, sums)
 

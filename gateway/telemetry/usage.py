@@ -20,6 +20,7 @@ from typing import Any
 
 from gateway import jsonio
 from gateway.flusher import Flusher
+from gateway.outage import Outage
 from gateway.providers.base import Usage
 from gateway.store import Store, StoreUnavailable
 
@@ -45,6 +46,7 @@ class UsageLog:
         self._day = ""
         self._day_ends = 0.0
         self._flusher = Flusher("usage-log", flush_interval_s, self.flush)
+        self._outage = Outage(log, "usage")
         self._dropped = 0
 
     def record(self, model: str, route: str, key: str, usage: Usage | None, cost_usd: float | None,
@@ -76,8 +78,9 @@ class UsageLog:
                     fields[_field(model, route, key, name)] = value if name == "cost_usd" else int(value)
         try:
             await self.store.counters_add(updates, self.ttl_s)
+            self._outage.ok()
         except StoreUnavailable as exc:
-            log.warning("usage: store unreachable, %d groups kept for the next flush (%s)", len(batch), exc)
+            self._outage.failed(exc, f"{len(batch)} groups kept for the next flush")
             self._merge_back(batch)
 
     async def day(self, day: str) -> tuple[list[dict[str, Any]], bool]:
