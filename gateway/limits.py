@@ -22,8 +22,10 @@ Promises:
   turn, and an admission that waits longer than ``busy_wait_s`` is refused (503
   ``limits_busy`` with ``Retry-After``), never served unchecked. So a quota call never waits for
   a connection, and its deadline measures the store alone.
-- An outage: when the store is unreachable or slow (``StoreUnavailable``, or no answer within
-  ``store_timeout_s``) a key's limits fail open (served without limits, as the breakers keep
+- An outage: when the store is unreachable (``StoreUnavailable``), or a call gets no answer
+  within ``store_timeout_s`` after the store has answered nothing for ``LOST_AFTER_S`` (a slow
+  answer alone may be our own load: that admission is refused with 503 ``limits_busy``), a
+  key's limits fail open (served without limits, as the breakers keep
   serving) unless the key says ``on_store_outage: closed`` (503 ``limits_unavailable``); a
   warning is logged at most once per ``warn_every_s`` (a minute). Spend settled during the
   outage is not counted.
@@ -52,6 +54,8 @@ from gateway.store.quota import RPM, TPM, USD_DAY, Quota, Verdict
 log = logging.getLogger("grove.limits")
 
 KEY_PREFIX = "grove:quota:"
+LOST_AFTER_S = 2.0
+"""How long the store must have given no answer at all before a stalled call takes it for lost."""
 OnExceeded = Callable[[str, str, float], None]
 """``(key name, limit name, retry after in seconds)``; the limit is one of ``quota.LIMITS``."""
 T = TypeVar("T")
@@ -96,6 +100,7 @@ class Limiter:
         self._timeout_s = store_timeout_s
         self._busy_wait_s = busy_wait_s
         self._slots = asyncio.Semaphore(store.quota_slots) if store.quota_slots else None
+        self._answered_at = monotonic()  # when the store last answered a quota call
         self._output_tokens = default_output_tokens
         self._warn_every_s = warn_every_s
         self._monotonic = monotonic
@@ -181,22 +186,36 @@ class Limiter:
                 raise _busy(ticket) from None
         try:
             async with asyncio.timeout(self._timeout_s):
-                return await op(self._store)
+                result = await op(self._store)
+            self._answered_at = self._monotonic()
+            return result
         except StoreBusy:
             if admitting:
                 raise _busy(ticket) from None
             log.warning("client-key limits: no store connection for a settle of key %s", ticket.key_name)
             return None
+        except TimeoutError:
+            # A slow answer may be our own load (a busy event loop, a busy machine), which must
+            # never lift a limit: refused. Only a store that has answered nothing for
+            # LOST_AFTER_S is taken for lost (a frozen Redis).
+            if self._monotonic() - self._answered_at < LOST_AFTER_S:
+                if admitting:
+                    raise _busy(ticket) from None
+                return None
+            return self._fail_open(TimeoutError(), ticket, admitting)
         except Exception as exc:  # noqa: BLE001 - a store failure must never fail the request
-            self._lost(exc)
-            if admitting and ticket.closed:
-                raise ServiceUnavailable(
-                    f"The limits of key '{ticket.key_name}' cannot be checked: the shared store is unreachable.",
-                    code="limits_unavailable", headers={"retry-after": "1"}) from None
-            return None
+            return self._fail_open(exc, ticket, admitting)
         finally:
             if slots is not None:
                 slots.release()
+
+    def _fail_open(self, exc: Exception, ticket: Ticket, admitting: bool) -> None:
+        """The store is lost: limits fail open, unless the key says closed."""
+        self._lost(exc)
+        if admitting and ticket.closed:
+            raise ServiceUnavailable(
+                f"The limits of key '{ticket.key_name}' cannot be checked: the shared store is unreachable.",
+                code="limits_unavailable", headers={"retry-after": "1"}) from None
 
     def _lost(self, exc: Exception) -> None:
         now = self._monotonic()

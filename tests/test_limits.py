@@ -17,7 +17,7 @@ import redis
 from gateway import jsonio
 from gateway.catalog import KeySpec
 from gateway.errors import LimitExceeded, QuotaExceeded, RequestRateExceeded, ServiceUnavailable, TokenRateExceeded
-from gateway.limits import Limiter, Ticket
+from gateway.limits import LOST_AFTER_S, Limiter, Ticket
 from gateway.providers.base import Usage
 from gateway.routing import Features
 from gateway.store import Store, StoreBusy
@@ -280,10 +280,18 @@ def test_an_unreachable_store_fails_open_and_warns_once_a_minute(caplog: pytest.
     assert "hunter2" not in caplog.text
 
 
-def test_a_stalled_store_fails_open_within_the_timeout(caplog: pytest.LogCaptureFixture) -> None:
+def test_a_stalled_store_is_refused_at_first_then_taken_for_lost(caplog: pytest.LogCaptureFixture) -> None:
+    """A slow answer may be the gateway's own load: refused, never served unlimited. A store that
+    has answered nothing for LOST_AFTER_S is lost (a frozen Redis): the limits fail open."""
+    ticks = [0.0]
+
     async def body() -> None:
-        limiter = Limiter(Stalled(), store_timeout_s=0.05)  # type: ignore[arg-type]
+        limiter = Limiter(Stalled(), store_timeout_s=0.05, monotonic=lambda: ticks[0])  # type: ignore[arg-type]
         spec = key(tpm=10, budget_usd_day=1.0)
+        with pytest.raises(ServiceUnavailable) as caught:
+            await limiter.admit(spec, "r", ask())
+        assert caught.value.code == "limits_busy"
+        ticks[0] = LOST_AFTER_S
         ticket = await limiter.admit(spec, "r", ask())
         assert ticket is not None
         await limiter.settle(ticket, Usage(1, 1), 1.0, served=True)
