@@ -41,9 +41,10 @@ SCENARIOS: dict[str, tuple[str, dict[str, Any]]] = {
                                            "max_output_tokens": 256, "store": False}),
     "responses-translated": ("/v1/responses", {"model": "claude-bench", "input": PROMPT, "max_output_tokens": 256,
                                                "store": False}),
-    "messages-passthrough": ("/v1/messages", {"model": "claude-bench", "messages": MESSAGES, "max_tokens": 256}),
+    "messages-passthrough": ("/v1/messages", {"model": ANTHROPIC_MODEL, "messages": MESSAGES, "max_tokens": 256}),
     "messages-translated": ("/v1/messages", {"model": "gpt-bench", "messages": MESSAGES, "max_tokens": 256}),
-    "embeddings": ("/v1/embeddings", {"model": "embed-bench", "input": [PROMPT, PROMPT], "dimensions": 32}),
+    "embeddings": ("/v1/embeddings", {"model": "text-embedding-3-small", "input": [PROMPT, PROMPT],
+                                      "dimensions": 32}),
 }
 
 
@@ -52,9 +53,11 @@ def config(directory: Path, upstream: str, limits: bool = True) -> Path:
     providers = [("oai", "openai-compatible", f"{upstream}/oai/v1", ""),
                  ("oai-responses", "openai-compatible", f"{upstream}/oai/v1", ", responses_api: true"),
                  ("anth", "anthropic", f"{upstream}/anth", "")]
-    models = [("gpt-bench", "oai", "gpt-bench", ""), ("gpt-bench-responses", "oai-responses", "gpt-bench", ""),
-              ("claude-bench", "anth", ANTHROPIC_MODEL, ""),
-              ("embed-bench", "oai", "text-embedding-3-small", "\n     mode: embedding, dimensions: 1536,")]
+    # Model ids the upstream's own (as chat's gpt-bench), so that every pass-through goes as bytes,
+    # as chat's does; claude-bench is the translated chat's, a route-like alias.
+    models = [("gpt-bench", "oai", "gpt-bench", ""), ("gpt-bench-responses", "oai-responses", "gpt-bench-responses", ""),
+              ("claude-bench", "anth", ANTHROPIC_MODEL, ""), (ANTHROPIC_MODEL, "anth", ANTHROPIC_MODEL, ""),
+              ("text-embedding-3-small", "oai", "text-embedding-3-small", "\n     mode: embedding, dimensions: 1536,")]
     text = "providers:\n" + "".join(
         f'  - {{id: {pid}, kind: {kind}, base_url: "{url}", api_key_env: BENCH_PROVIDER_KEY{extra}}}\n'
         for pid, kind, url, extra in providers)
