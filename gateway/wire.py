@@ -9,7 +9,7 @@ the offending parameter.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -113,6 +113,23 @@ _SLICE = 1024
 """Messages validated at a time in a very long conversation: pydantic holds the interpreter for
 a whole call (100,000 messages: ~0.3 s in one), so a body read in a worker thread would still
 stop the event loop that long; in slices, it lets the loop in between."""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_validated(raw: bytes, model: type[M], required: str | None = None) -> tuple[dict[str, Any], M]:
+    """A client's body as a JSON object and as ``model`` validated it, or the 400 naming the
+    field; ``required`` names a field that must be given even where its type allows null."""
+    body = read_object(raw)
+    try:
+        parsed = model.model_validate(body)
+    except ValidationError as exc:
+        raise invalid_request(exc) from None
+    if required is not None and required not in body:
+        raise InvalidRequest(f"Missing required parameter: '{required}'.", param=required,
+                             code="missing_required_parameter")
+    return body, parsed
 
 
 def parse_chat_request(raw: bytes) -> ChatRequest:

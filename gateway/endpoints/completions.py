@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from gateway.api_docs import CHAT_HEADERS
@@ -29,7 +29,7 @@ from gateway.providers.base import ChatRequest, Translator
 from gateway.providers.openai_compat import OpenAICompatProvider
 from gateway.providers.openai_completions import OpenAICompletionsTranslator
 from gateway.telemetry.names import OPERATION_TEXT_COMPLETION
-from gateway.wire import invalid_request, read_object
+from gateway.wire import read_validated
 
 if TYPE_CHECKING:
     from gateway.catalog import KeySpec
@@ -86,14 +86,7 @@ class CompletionsEndpoint:
     )
 
     async def parse(self, raw: bytes, headers: Mapping[str, str], key: KeySpec | None) -> ChatRequest:
-        body = read_object(raw)
-        try:
-            parsed = CompletionsRequest.model_validate(body)
-        except ValidationError as exc:
-            raise invalid_request(exc) from None
-        if "prompt" not in body:
-            raise InvalidRequest("Missing required parameter: 'prompt'.", param="prompt",
-                                 code="missing_required_parameter")
+        body, parsed = read_validated(raw, CompletionsRequest, required="prompt")
         prompts = parse_inputs(body["prompt"], "prompt", empty_text=True)
         if parsed.stream_options is not None and not parsed.stream:
             raise InvalidRequest("The 'stream_options' parameter is only allowed when 'stream' is enabled.",

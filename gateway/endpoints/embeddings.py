@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
 from gateway.api_docs import CHAT_HEADERS
@@ -39,7 +39,7 @@ from gateway.providers.gemini_embeddings import MAX_BATCH, GeminiEmbeddingsTrans
 from gateway.providers.openai_compat import OpenAICompatProvider
 from gateway.providers.openai_embeddings import OpenAIEmbeddingsTranslator
 from gateway.telemetry.names import OPERATION_EMBEDDINGS
-from gateway.wire import invalid_request, read_object
+from gateway.wire import read_validated
 
 if TYPE_CHECKING:
     from gateway.catalog import KeySpec
@@ -135,14 +135,7 @@ class EmbeddingsEndpoint:
     )
 
     async def parse(self, raw: bytes, headers: Mapping[str, str], key: KeySpec | None) -> ChatRequest:
-        body = read_object(raw)
-        try:
-            parsed = EmbeddingsRequest.model_validate(body)
-        except ValidationError as exc:
-            raise invalid_request(exc) from None
-        if "input" not in body:
-            raise InvalidRequest("Missing required parameter: 'input'.", param="input",
-                                 code="missing_required_parameter")
+        body, parsed = read_validated(raw, EmbeddingsRequest, required="input")
         inputs = parse_inputs(body["input"], "input", empty_text=False, max_items=MAX_INPUTS)
         view: dict[str, Any] = {"model": parsed.model, "messages": inputs.view_messages(), "max_tokens": 1}
         if parsed.user:
