@@ -62,9 +62,6 @@ class ModelAPI:
             ApiRoute("/v1/models/{model_id:path}", self.get_model, methods={"GET": docs.GET_MODEL}),
         ]
 
-    async def chat_completions(self, request: Request) -> Response:
-        return await self.serve(CHAT, request)
-
     async def serve(self, endpoint: Endpoint, request: Request) -> Response:
         request_id = self._ids.hex()
         headers = {"x-grove-request-id": request_id}
