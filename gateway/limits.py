@@ -1,8 +1,8 @@
 """Client-key limits on the request path: requests and tokens per minute, spend per UTC day and month.
 
-The chat handler calls ``admit`` before any upstream call and ``settle`` once the request's
-usage and cost are known: a non-stream request at its end, a stream at its close
-(``settle_later``). The counting is atomic in the store (``gateway/store/quota.py``, and its
+The endpoints' handler (``gateway.api``) calls ``admit`` before any upstream call and ``settle``
+once the request's usage and cost are known: a non-stream request at its end, a stream at its
+close (``settle_later``). The counting is atomic in the store (``gateway/store/quota.py``, and its
 Lua mirror in Redis), so with Redis the limits hold for every replica together, not per replica.
 
 Promises:
@@ -25,10 +25,9 @@ Promises:
 - An outage: when the store is unreachable (``StoreUnavailable``), or a call gets no answer
   within ``store_timeout_s`` after the store has answered nothing for ``LOST_AFTER_S`` (a slow
   answer alone may be our own load: that admission is refused with 503 ``limits_busy``), a
-  key's limits fail open (served without limits, as the breakers keep
-  serving) unless the key says ``on_store_outage: closed`` (503 ``limits_unavailable``); a
-  warning is logged at most once per ``warn_every_s`` (a minute). Spend settled during the
-  outage is not counted.
+  key's limits fail open (served without limits, as the breakers keep serving) unless the key
+  says ``on_store_outage: closed`` (503 ``limits_unavailable``); a warning is logged at most
+  once per ``warn_every_s`` (a minute). Spend settled during the outage is not counted.
 - Budgets are checked before a request and its cost is added after it, so the requests already
   in flight when a key reaches its budget still finish: a key overshoots by their cost.
 """
