@@ -164,6 +164,7 @@ def _serve(args: argparse.Namespace) -> int:
         http=HttpProtocol,
         access_log=False,
         server_header=False,  # no "server: uvicorn": nothing to advertise, a header less per response
+        limit_concurrency=settings.max_connections,  # uvicorn's own: past it, 503 (a worker's memory bounded)
         log_level=settings.log_level,
     )
     return 0

@@ -28,6 +28,8 @@ class Settings:
     admin_key: str | None = field(default=None, repr=False)
     metrics_key: str | None = field(default=None, repr=False)
     """When set, ``GET /metrics`` requires ``Authorization: Bearer <metrics key>``."""
+    max_connections: int = 4096
+    """Connections (or requests in progress) one worker takes; past it, new requests get 503."""
     admin_failures_per_minute: int = 10
     """Failed admin-key attempts (API or console sign-in) one client address may make a minute."""
     retries: int = 1
@@ -69,6 +71,7 @@ class Settings:
             admin_key=env.get("GROVE_ADMIN_KEY") or None,
             metrics_key=env.get("GROVE_METRICS_KEY") or None,
             admin_failures_per_minute=_int(env, "GROVE_ADMIN_FAILURES_PER_MINUTE", base.admin_failures_per_minute),
+            max_connections=_int(env, "GROVE_MAX_CONNECTIONS", base.max_connections),
             retries=_int(env, "GROVE_RETRIES", base.retries, minimum=0),
             request_deadline_s=_float(env, "GROVE_REQUEST_DEADLINE_S", base.request_deadline_s),
             ttft_s=_float(env, "GROVE_TTFT_S", base.ttft_s),

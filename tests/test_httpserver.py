@@ -10,11 +10,15 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from gateway.fakes.background import BackgroundServer
+from gateway.fakes.run import Fakes
+from tests.conftest import GatewayProcess, free_port
 from gateway import httpserver
 from gateway.httpserver import AFTER_WRITES, HttpProtocol
 
@@ -293,3 +297,26 @@ def test_a_connection_that_never_speaks_is_closed() -> None:
     app = App()
     with BackgroundServer(app, http=RecordingProtocol, timeout_keep_alive=1) as running, _connect(running) as sock:
         assert sock.recv(65536) == b""  # closed by the server: recv would otherwise wait out its 10 s
+
+
+def test_a_worker_takes_at_most_its_connections(demo_config: Path, fakes: Fakes) -> None:
+    """GROVE_MAX_CONNECTIONS: past it a new connection's request gets 503; the others are served."""
+    gateway = GatewayProcess(demo_config, free_port(), {"GROVE_MAX_CONNECTIONS": "2"})
+    try:
+        held = [_connect_url(gateway.url) for _ in range(2)]
+        extra = _connect_url(gateway.url)
+        extra.sendall(b"GET /healthz HTTP/1.1\r\nhost: test\r\n\r\n")
+        assert _read_until(extra, b"\r\n\r\n").startswith(b"HTTP/1.1 503 ")
+        extra.close()
+        for sock in held:
+            sock.close()
+        assert httpx.get(f"{gateway.url}/healthz").status_code == 200  # room again
+    finally:
+        gateway.stop()
+
+
+def _connect_url(url: str) -> socket.socket:
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.create_connection((host, int(port)))
+    sock.settimeout(10)
+    return sock
