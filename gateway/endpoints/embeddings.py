@@ -31,6 +31,7 @@ from gateway.api_docs import CHAT_HEADERS
 from gateway.endpoints import no_such_api, openai_error_response, wrong_mode
 from gateway.endpoints.chat import OPENAI_SSE
 from gateway.endpoints.inputs import Inputs, inputs_of, parse_inputs
+from gateway.endpoints.inputs import SCHEMA as INPUT_SCHEMA
 from gateway.errors import GatewayError, InvalidRequest
 from gateway.openapi import Operation
 from gateway.providers.base import ChatRequest, Translator
@@ -55,10 +56,7 @@ class EmbeddingsRequest(BaseModel):
     model_config = ConfigDict(strict=True, extra="allow")
     model: Annotated[str, Field(min_length=1, max_length=256)]
     input: Any = Field(description="a string, an array of strings, an array of token ids, or an array of "
-                       "token arrays; at most 2048 inputs", json_schema_extra={"anyOf": [
-                           {"type": "string"}, {"type": "array", "items": {"type": "string"}},
-                           {"type": "array", "items": {"type": "integer"}},
-                           {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}]})
+                       "token arrays; at most 2048 inputs", json_schema_extra=INPUT_SCHEMA)
     encoding_format: Literal["float", "base64"] | None = None
     dimensions: Annotated[int, Field(ge=1)] | None = None
     user: str | None = None

@@ -18,6 +18,11 @@ VIEW_TOKENS_MAX = 300_000
 """The most tokens of token arrays the view stands in for (OpenAI's limit per embeddings request):
 the stand-in text stays within 1.2 MB however many ids a body holds; the upstream's count settles
 the real number."""
+SCHEMA = {"anyOf": [
+    {"type": "string"}, {"type": "array", "items": {"type": "string"}},
+    {"type": "array", "items": {"type": "integer"}},
+    {"type": "array", "items": {"type": "array", "items": {"type": "integer"}}}]}
+"""The JSON Schema of an input (``prompt``, ``input``): text or token ids, one or many."""
 _SHAPES = "a string, an array of strings, an array of token ids (integers) or an array of token arrays"
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping
-from dataclasses import replace
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
@@ -62,10 +62,10 @@ class MessagesEndpoint:
         self._loading: asyncio.Task[object] | None = None  # litellm's import started here, if it was
 
     async def parse(self, raw: bytes, headers: Mapping[str, str], key: KeySpec | None) -> ChatRequest:
-        request = await off_loop(parse_messages_request, raw)
-        await self._litellm_ready()
         # anthropic-version and anthropic-beta go on to Anthropic upstreams (ChatRequest.headers).
-        return replace(request, headers=headers)
+        request = await off_loop(partial(parse_messages_request, headers=headers), raw)
+        await self._litellm_ready()
+        return request
 
     async def _litellm_ready(self) -> None:
         """A Messages request to a deployment that is not Anthropic's is translated by litellm.

@@ -12,6 +12,7 @@ the system prompt as the first message, and the request's limits, temperature, t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -91,12 +92,13 @@ class CountTokensRequest(BaseModel):
     thinking: _Thinking | None = None
 
 
-def parse_messages_request(raw: bytes) -> ChatRequest:
+def parse_messages_request(raw: bytes, headers: Mapping[str, str] | None = None) -> ChatRequest:
+    """``headers``: the client's, kept on the request (anthropic-version and -beta go upstream)."""
     body, parsed = _validated(raw, MessagesRequest)
     assert isinstance(parsed, MessagesRequest)
     stream = bool(parsed.stream)
     return ChatRequest(body=chat_view(body, stream), raw=raw, model=parsed.model, stream=stream,
-                       include_usage=False, endpoint="messages", source=body)
+                       include_usage=False, endpoint="messages", source=body, headers=headers)
 
 
 def parse_count_tokens_request(raw: bytes) -> ChatRequest:

@@ -25,6 +25,7 @@ from starlette.routing import Route
 
 from gateway import jsonio
 from gateway.fakes.exchange import Exchange, Stream, decide_faults, read_json
+from gateway.fakes.knobs import Knobs
 from gateway.fakes.openai_fake import (
     _BAD_JSON,
     _DONE,
@@ -59,7 +60,8 @@ class _Extra:
         self.fake = fake
         self.state = fake.state
 
-    async def embeddings(self, request: Request) -> Response:
+    async def _open(self, request: Request) -> tuple[dict[str, Any], str, Knobs] | Response:
+        """What every request answers first: the key, a JSON object, a model; or the error."""
         body, ok = await read_json(request, self.state)
         model = body.get("model") if isinstance(body, dict) else None
         model = model if isinstance(model, str) and model else None
@@ -71,6 +73,13 @@ class _Extra:
             return self.fake._error(knobs, 400, _BAD_JSON)
         if model is None:
             return self.fake._error(knobs, 400, "you must provide a model parameter")
+        return body, model, knobs
+
+    async def embeddings(self, request: Request) -> Response:
+        opened = await self._open(request)
+        if isinstance(opened, Response):
+            return opened
+        body, model, knobs = opened
         if "input" not in body:
             return self.fake._error(knobs, 400, "'input' is a required property")
         items = _items(body["input"])
@@ -114,17 +123,10 @@ class _Extra:
                         faults=faults.active)
 
     async def completions(self, request: Request) -> Response:
-        body, ok = await read_json(request, self.state)
-        model = body.get("model") if isinstance(body, dict) else None
-        model = model if isinstance(model, str) and model else None
-        knobs = self.state.knobs_for(model)
-        denied = self.fake._auth(request, knobs)
-        if denied is not None:
-            return denied
-        if not ok or not isinstance(body, dict):
-            return self.fake._error(knobs, 400, _BAD_JSON)
-        if model is None:
-            return self.fake._error(knobs, 400, "you must provide a model parameter")
+        opened = await self._open(request)
+        if isinstance(opened, Response):
+            return opened
+        body, model, knobs = opened
         if model.startswith(_CHAT_ONLY) or (model.startswith("gpt-3.5-turbo") and "instruct" not in model):
             return self.fake._error(knobs, 404, _NOT_LEGACY, param="model")
         if "prompt" not in body:
